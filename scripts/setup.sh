@@ -80,8 +80,10 @@ if [ ! -x "$PY" ]; then
 fi
 PIP=("$PY" -m pip)
 
-if "$PY" -c 'import torch' >/dev/null 2>&1; then
-    say "torch: $("$PY" -c 'import torch; print(torch.__version__)') already installed"
+# find_spec + metadata instead of `import torch`: same answer, 1 s less per run.
+if torch_version="$("$PY" -c 'import importlib.util as u, importlib.metadata as m
+assert u.find_spec("torch"); print(m.version("torch"))' 2>/dev/null)"; then
+    say "torch: $torch_version already installed"
 else
     say "installing $TORCH_SPEC"
     "${PIP[@]}" install -q "$TORCH_SPEC"
@@ -93,7 +95,8 @@ STAMP="$VENV/.rtfx-pyproject.sha256"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 have="$(cat "$STAMP" 2>/dev/null || true)"
 if [ "${RTFX_SETUP_FORCE:-0}" = 1 ] || [ "$want" != "$have" ] \
-        || ! "$PY" -c 'import rtfx, numpy, scipy, soundfile, pytest' >/dev/null 2>&1; then
+        || ! "$PY" -c 'import importlib.metadata as m; m.version("rtfx"); import numpy, scipy, soundfile, pytest' \
+            >/dev/null 2>&1; then
     say "installing rtfx (editable) with test extras"
     "${PIP[@]}" install -q -e '.[test]'
     echo "$want" >"$STAMP"
@@ -101,4 +104,5 @@ else
     say "rtfx: installed, pyproject.toml unchanged"
 fi
 
-say "ready in $((SECONDS - t0)) s: $("$PY" -c 'import sys, torch; print(f"python {sys.version.split()[0]}, torch {torch.__version__}")')"
+say "ready in $((SECONDS - t0)) s: $("$PY" -c 'import sys, importlib.metadata as m
+print("python", sys.version.split()[0] + ", torch", m.version("torch") + ", rtfx", m.version("rtfx"))')"
