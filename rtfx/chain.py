@@ -1,0 +1,81 @@
+"""``Chain``: effects in series, itself an effect (like ``torch.nn.Sequential``)."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from .effect import Effect
+from .fusion import fuse
+from .spec import ProcessSpec
+
+
+class Chain(Effect):
+    """Effects applied one after another; ``a | b | c`` builds one.
+
+    A chain behaves like a list (``len``, indexing, ``append``, ``insert``, ``pop``). After a
+    structural edit call ``prepare`` again (the live engine prepares a new chain off the audio
+    thread and swaps it in). With ``fuse=True`` runs of consecutive SOS effects (biquad, iir,
+    sos) are processed as one cascade; results are the same.
+    """
+
+    type_name = "chain"
+
+    def __init__(self, *stages: Effect, fuse: bool = True, **values: float) -> None:
+        super().__init__(**values)
+        for stage in stages:
+            if not isinstance(stage, Effect):
+                raise TypeError(f"Chain stages must be effects, got {type(stage).__name__}")
+        self.stages = list(stages)
+        self.fuse = fuse
+        self.name = ""  # a preset's name, shown by the CLI and the GUI
+
+    # -- list behaviour ------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.stages)
+
+    def __getitem__(self, index: int) -> Effect:
+        return self.stages[index]
+
+    def __iter__(self) -> Iterator[Effect]:
+        return iter(self.stages)
+
+    def append(self, stage: Effect) -> None:
+        self.stages.append(stage)
+
+    def insert(self, index: int, stage: Effect) -> None:
+        self.stages.insert(index, stage)
+
+    def pop(self, index: int = -1) -> Effect:
+        return self.stages.pop(index)
+
+    def __or__(self, other: Effect) -> "Chain":
+        if self.bypass or self.values["mix"] != 1.0:
+            return Chain(self, other)
+        return Chain(*self.stages, other, fuse=self.fuse)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def _prepare(self, spec: ProcessSpec) -> None:
+        for stage in self.stages:
+            stage.prepare(spec)
+        self._plan = fuse(self.stages, spec) if self.fuse else list(self.stages)
+
+    def _reset(self) -> None:
+        for item in self._plan:
+            item.reset()
+        for stage in self.stages:
+            stage.reset()
+
+    def _process(self, x: torch.Tensor) -> torch.Tensor:
+        for item in self._plan:
+            x = item.process(x)
+        return x
+
+    def to_preset(self) -> dict:
+        stage = super().to_preset()
+        stage["stages"] = [s.to_preset() for s in self.stages]
+        return stage
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(s) for s in self.stages)
+        return f"Chain({inner})"

@@ -1,0 +1,43 @@
+"""Shared helpers: block partitions, streaming, relative error, the CUDA marker."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on the GPU machine)")
+DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, CUDA])]
+
+
+def partition(total: int, sizes, seed: int = 0) -> list[int]:
+    """Block lengths covering ``total`` frames: a fixed size, a cycle of sizes, or "random"."""
+    rng = np.random.default_rng(seed)
+    if sizes == "random":
+        cuts = []
+        while sum(cuts) < total:
+            cuts.append(int(rng.choice([1, 2, 3, 7, 31, 64, 100, 257, 513, 1024])))
+    else:
+        sizes = [sizes] if isinstance(sizes, int) else list(sizes)
+        cuts, i = [], 0
+        while sum(cuts) < total:
+            cuts.append(sizes[i % len(sizes)])
+            i += 1
+    cuts[-1] -= sum(cuts) - total
+    return [c for c in cuts if c > 0]
+
+
+def stream(process, x: np.ndarray, sizes, device="cpu", seed: int = 0) -> np.ndarray:
+    """Feed ``x`` ``(channels, frames)`` to ``process`` block by block; float64 result."""
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
+    out, start = [], 0
+    for n in partition(x.shape[-1], sizes, seed):
+        out.append(process(xt[:, start : start + n]).detach().cpu().double().clone())
+        start += n
+    return torch.cat(out, dim=-1).numpy()
+
+
+def rel_err(y: np.ndarray, ref: np.ndarray) -> float:
+    """max |y - ref| / max |ref|."""
+    return float(np.max(np.abs(y - ref)) / max(np.max(np.abs(ref)), 1e-30))
