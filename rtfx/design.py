@@ -23,8 +23,9 @@ def check_frequency(name: str, freq_hz: float, samplerate: float) -> float:
     """``freq_hz`` if ``0 < freq_hz < samplerate / 2``, else ``ValueError``."""
     nyquist = samplerate / 2
     if not (isinstance(freq_hz, (int, float)) and 0 < freq_hz < nyquist):
+        shown = f"{freq_hz:g}" if isinstance(freq_hz, (int, float)) else repr(freq_hz)
         raise ValueError(
-            f"{name} = {freq_hz!r} Hz must be in (0, {nyquist:g}) Hz: above 0 and below "
+            f"{name} = {shown} Hz must be in (0, {nyquist:g}) Hz: above 0 and below "
             f"Nyquist at {samplerate:g} Hz"
         )
     return float(freq_hz)

@@ -20,6 +20,18 @@ import torch
 from .params import Param, Smoothed
 from .spec import ProcessSpec
 
+def run_in_steps(process, x: torch.Tensor, step: int, out: torch.Tensor) -> torch.Tensor:
+    """Apply ``process`` to consecutive ``step``-frame slices of ``x``, gathered in ``out``.
+
+    ``out`` is a ``(channels, >= frames)`` buffer; returns the ``(channels, frames)`` view.
+    """
+    frames = x.shape[-1]
+    for start in range(0, frames, step):
+        stop = min(start + step, frames)
+        out[:, start:stop].copy_(process(x[:, start:stop]))
+    return out[:, :frames]
+
+
 MIX = Param("mix", "", 0.0, 1.0, 1.0, doc="wet/dry balance: 0 = dry only, 1 = wet only")
 
 
@@ -28,9 +40,13 @@ class Effect:
 
     type_name: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
+    #: While a parameter ramps, blocks are processed in steps of this many frames, each with
+    #: coefficients updated (16 frames keep a resonant filter sweep as smooth as per-sample).
+    ramp_step: ClassVar[int] = 16
 
     def __init__(self, **values: float) -> None:
         self._smoothed = {p.name: Smoothed(p) for p in self.params + (MIX,)}
+        self._wet = Smoothed(MIX)  # the mix actually applied: ramps to 0 when bypassed
         self.bypass = False  # written by any thread, read by the audio thread once per block
         self.spec: ProcessSpec | None = None
         for name, value in values.items():
@@ -62,24 +78,28 @@ class Effect:
     def prepare(self, spec: ProcessSpec) -> "Effect":
         """Allocate for ``spec`` and jump every parameter to its target. Returns self."""
         self.spec = spec
-        for smoothed in self._smoothed.values():
+        for smoothed in (*self._smoothed.values(), self._wet):
             smoothed.set_rate(spec.samplerate)
-            smoothed.snap()
-        self._mix_now = 0.0 if self.bypass else self.value("mix")
+        self._snap()
         self._ramp_steps = torch.arange(1, spec.blocksize + 1, device=spec.device, dtype=spec.dtype)
         self._ramp = torch.empty(spec.blocksize, device=spec.device, dtype=spec.dtype)
         self._mixed = torch.empty(spec.channels, spec.blocksize, device=spec.device, dtype=spec.dtype)
+        self._stepped = torch.empty_like(self._mixed)
         self._prepare(spec)
         self._update()
         return self
 
     def reset(self) -> None:
         """Clear all state (filter memories, delay lines); parameters jump to their targets."""
-        for smoothed in self._smoothed.values():
-            smoothed.snap()
-        self._mix_now = 0.0 if self.bypass else self.value("mix")
+        self._snap()
         self._update()
         self._reset()
+
+    def _snap(self) -> None:
+        for smoothed in self._smoothed.values():
+            smoothed.snap()
+        self._wet.target = 0.0 if self.bypass else self.get("mix")
+        self._wet.snap()
 
     def process(self, x: torch.Tensor) -> torch.Tensor:
         """Process one block ``(channels, frames)``; state carries to the next call.
@@ -90,9 +110,19 @@ class Effect:
             raise RuntimeError(f"{self.type_name or type(self).__name__}: call prepare(spec) first")
         frames = x.shape[-1]
         if frames > self.spec.blocksize:
-            return torch.cat([self.process(part) for part in x.split(self.spec.blocksize, -1)], -1)
-        self.advance(frames)
+            return torch.cat([self.process(part).clone() for part in x.split(self.spec.blocksize, -1)], -1)
+        if frames > self.ramp_step and self.ramping:
+            return run_in_steps(self._process_step, x, self.ramp_step, self._stepped)
+        return self._process_step(x)
+
+    def _process_step(self, x: torch.Tensor) -> torch.Tensor:
+        self.advance(x.shape[-1])
         return self._mix(x, self._process(x))
+
+    @property
+    def ramping(self) -> bool:
+        """True while a parameter other than ``mix`` moves towards its target."""
+        return not all(s.settled for name, s in self._smoothed.items() if name != "mix")
 
     def advance(self, frames: int) -> None:
         """Move every parameter ``frames`` samples along its ramp; ``_update`` if one moved."""
@@ -103,15 +133,22 @@ class Effect:
         if moved:
             self._update()
 
+    @property
+    def plain(self) -> bool:
+        """True when the output is the wet signal alone: not bypassed, mix settled at 1."""
+        return not self.bypass and self._wet.settled and self._wet.current == 1.0
+
     def _mix(self, dry: torch.Tensor, wet: torch.Tensor) -> torch.Tensor:
-        """Blend dry and wet with a per-sample ramp from last block's mix to this block's."""
-        start, end = self._mix_now, (0.0 if self.bypass else self.value("mix"))
-        self._mix_now = end
+        """Blend dry and wet; the wet amount ramps (to 0 while bypassed) per sample."""
+        frames = dry.shape[-1]
+        start = self._wet.current
+        self._wet.target = 0.0 if self.bypass else self.get("mix")
+        self._wet.advance(frames)
+        end = self._wet.current
         if start == end == 1.0:
             return wet
         if start == end == 0.0:
             return dry
-        frames = dry.shape[-1]
         out = torch.sub(wet, dry, out=self._mixed[:, :frames])
         return out.mul_(self._linear_ramp(start, end, frames)).add_(dry)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .effect import run_in_steps
 from .effects.sos_effect import SosEffect
 from .kernels.iir import SosFilter
 from .spec import ProcessSpec
@@ -27,35 +28,38 @@ class FusedSos:
         self.members = members
         self._applied = [m.sections for m in members]
         self._kernel = SosFilter(np.vstack(self._applied), spec.channels, spec.blocksize, spec.device)
-        bounds = np.cumsum([0] + [2 * len(m.sections) for m in members])
+        bounds = np.cumsum([0] + [2 * len(m.sections) for m in members])  # DF2T state columns
         self._slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
         self._active = True
-
-    @staticmethod
-    def _plain(member: SosEffect) -> bool:
-        return not member.bypass and member.get("mix") == 1.0 and member.value("mix") == 1.0 and member._mix_now == 1.0
+        self._stepped = torch.empty(spec.channels, spec.blocksize, device=spec.device, dtype=spec.dtype)
 
     def process(self, x: torch.Tensor) -> torch.Tensor:
         """One block through the run: fused when all members are plain, else member by member."""
-        if all(self._plain(m) for m in self.members):
-            if not self._active:
+        if not all(m.plain and m.get("mix") == 1.0 for m in self.members):
+            if self._active:
+                state = self._kernel.df2t_state()
                 for member, part in zip(self.members, self._slices):
-                    self._kernel.state[:, part].copy_(member.kernel.state)
-                self._active = True
+                    member.kernel.load_df2t_state(state[:, part])
+                self._active = False
             for member in self.members:
-                member.advance(x.shape[-1])
-            sections = [m.sections for m in self.members]
-            if any(new is not old for new, old in zip(sections, self._applied)):
-                self._kernel.set_sos(np.vstack(sections))
-                self._applied = sections
-            return self._kernel.process(x)
-        if self._active:
-            for member, part in zip(self.members, self._slices):
-                member.kernel.state.copy_(self._kernel.state[:, part])
-            self._active = False
+                x = member.process(x)
+            return x
+        if not self._active:
+            self._kernel.load_df2t_state(torch.cat([m.kernel.df2t_state() for m in self.members], dim=1))
+            self._active = True
+        step = min(m.ramp_step for m in self.members)
+        if x.shape[-1] > step and any(m.ramping for m in self.members):
+            return run_in_steps(self._fused_step, x, step, self._stepped)
+        return self._fused_step(x)
+
+    def _fused_step(self, x: torch.Tensor) -> torch.Tensor:
         for member in self.members:
-            x = member.process(x)
-        return x
+            member.advance(x.shape[-1])
+        sections = [m.sections for m in self.members]
+        if any(new is not old for new, old in zip(sections, self._applied)):
+            self._kernel.set_sos(np.vstack(sections), rebalance=not any(m.ramping for m in self.members))
+            self._applied = sections
+        return self._kernel.process(x)
 
     def reset(self) -> None:
         """Zero the fused state (members reset themselves)."""

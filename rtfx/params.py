@@ -75,10 +75,15 @@ class Smoothed:
         self.current = self.target
         self._left = 0
 
+    @property
+    def settled(self) -> bool:
+        """True when the value sits at its target (no ramp in progress, none pending)."""
+        return self.current == self.target and self._left == 0
+
     def advance(self, frames: int) -> bool:
         """Move ``frames`` samples along the ramp; return True if the value changed."""
         target = self.target
-        if self.current == target and self._left == 0:
+        if self.settled:
             return False
         if self._left == 0 or self._ramp_target != target:
             # A new target: ramp from here to it over the full ramp time.

@@ -35,7 +35,7 @@ class SosEffect(Effect):
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         if self._applied is not self.sections:
-            self._kernel.set_sos(self.sections)
+            self._kernel.set_sos(self.sections, rebalance=not self.ramping)
             self._applied = self.sections
         return self._kernel.process(x)
 

@@ -21,6 +21,9 @@ Long blocks are cut into chunks of ``K`` frames. For ``m`` chunks (rows ``X_j``)
 so the cost per sample is O(K + 2N) instead of O(L). The scan doubles its reach each step
 (``S_j += S_{j-d} @ A^d`` for d = 1, 2, 4, ...), which keeps it parallel over time on a GPU.
 A remainder shorter than ``K`` is split into powers of two, each with its own small matrix.
+
+Internally the state lives in a balanced basis ``z = s @ T`` (see ``balance.py``), which makes
+float32 far more accurate for low-frequency sections; ``zi`` always reads and writes DF2T.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import numpy as np
 import scipy.signal
 import torch
 
+from .balance import balancing_transform
 from .sos import check_sos
 
 
@@ -93,47 +97,76 @@ class SosFilter:
         self._state = self._buffers[self.chunk][0][:, :states]
         max_chunks = max(1, -(-max_block // self.chunk))
         self._powers = torch.empty(max(1, (max_chunks - 1).bit_length()), states, states, **f32)
+        self._basis = self._basis_inv = None
         self.set_sos(sos)
 
     # -- coefficients --------------------------------------------------------------------
-    def set_sos(self, sos) -> None:
-        """Replace the coefficients (same number of sections); the state is kept."""
+    def set_sos(self, sos, rebalance: bool = True) -> None:
+        """Replace the coefficients (same number of sections); the state is kept.
+
+        ``rebalance=False`` keeps the current state basis (cheaper: use it for the steps of a
+        parameter ramp and rebalance at its end). Matrices are rebuilt lazily, the first time
+        a block needs them.
+        """
         sos = check_sos(sos)
         if sos.shape[0] != self.sections:
             raise ValueError(f"expected {self.sections} sections, got {sos.shape[0]}")
         self.sos = sos
-        self._stale = set(self._matrices)
-        self._refresh(self.chunk)
-        a = block_matrix(sos, self.chunk)[: 2 * self.sections, : 2 * self.sections]
-        powers = np.empty(tuple(self._powers.shape))
-        for i in range(len(powers)):
-            powers[i] = a
-            a = a @ a
-        self._powers.copy_(torch.from_numpy(powers))
+        self._stale = set(self._matrices) | {"powers"}
+        if rebalance or self._basis is None:
+            basis, inverse = balancing_transform(block_matrix(sos, 1), 2 * self.sections)
+            if self._basis is not None:  # move the state into the new basis
+                change = torch.from_numpy(self._basis_inv @ basis).to(self._state)
+                self._state.copy_(self._state @ change)
+            self._basis, self._basis_inv = basis, inverse
+
+    def _in_basis(self, matrix: np.ndarray) -> np.ndarray:
+        """``diag(T^-1, I) M diag(T, I)``: the operator on ``[z, x]`` for ``z = s @ T``."""
+        states = 2 * self.sections
+        matrix[:states] = self._basis_inv @ matrix[:states]
+        matrix[:, :states] = matrix[:, :states] @ self._basis
+        return matrix
 
     def _refresh(self, k: int) -> torch.Tensor:
         matrix = self._matrices[k]
         if k in self._stale:
-            matrix.copy_(torch.from_numpy(block_matrix(self.sos, k)))
+            matrix.copy_(torch.from_numpy(self._in_basis(block_matrix(self.sos, k))))
             self._stale.discard(k)
         return matrix
+
+    def _refresh_powers(self) -> torch.Tensor:
+        """``A^(2^i)`` for the chunk transition ``A``, for the log-step scan."""
+        if "powers" in self._stale:
+            states = 2 * self.sections
+            a = self._in_basis(block_matrix(self.sos, self.chunk))[:states, :states]
+            powers = np.empty(tuple(self._powers.shape))
+            for i in range(len(powers)):
+                powers[i] = a
+                a = a @ a
+            self._powers.copy_(torch.from_numpy(powers))
+            self._stale.discard("powers")
+        return self._powers
 
     # -- state ---------------------------------------------------------------------------
     @property
     def zi(self) -> np.ndarray:
-        """The state as scipy's ``zi``: shape ``(N, channels, 2)``, float64."""
-        state = self._state.detach().cpu().double().numpy()
+        """The state as scipy's DF2T ``zi``: shape ``(N, channels, 2)``, float64."""
+        state = self._state.detach().cpu().double().numpy() @ self._basis_inv
         return state.reshape(self.channels, self.sections, 2).transpose(1, 0, 2).copy()
 
     @zi.setter
     def zi(self, zi: np.ndarray) -> None:
         zi = np.asarray(zi, dtype=np.float64).reshape(self.sections, self.channels, 2)
-        self._state.copy_(torch.from_numpy(zi.transpose(1, 0, 2).reshape(self.channels, -1)))
+        state = zi.transpose(1, 0, 2).reshape(self.channels, -1) @ self._basis
+        self._state.copy_(torch.from_numpy(state))
 
-    @property
-    def state(self) -> torch.Tensor:
-        """The live state tensor ``(channels, 2N)``; write it with ``copy_``."""
-        return self._state
+    def df2t_state(self) -> torch.Tensor:
+        """A copy of the state in DF2T layout, ``(channels, 2N)`` float32 on the device."""
+        return self._state @ torch.from_numpy(self._basis_inv).to(self._state)
+
+    def load_df2t_state(self, state: torch.Tensor) -> None:
+        """Set the state from DF2T layout ``(channels, 2N)`` (as ``df2t_state`` returns)."""
+        self._state.copy_(state @ torch.from_numpy(self._basis).to(self._state))
 
     def reset(self) -> None:
         """Zero the state."""
@@ -177,13 +210,13 @@ class SosFilter:
     def _chunks(self, x: torch.Tensor) -> torch.Tensor:
         """Whole chunks of K: batched zero-state matmul, log-step state scan, state response."""
         states, k = 2 * self.sections, self.chunk
-        matrix = self._refresh(k)
+        matrix, powers = self._refresh(k), self._refresh_powers()
         blocks = x.reshape(self.channels, -1, k)
         drive = torch.matmul(blocks, matrix[states:])  # (ch, m, 2N + K): [U_j, Z_j]
         scan = drive[..., :states]
-        scan[:, 0] += self._state @ self._powers[0]
+        scan[:, 0] += self._state @ powers[0]
         step = 1
-        for power in self._powers:
+        for power in powers:
             if step >= scan.shape[1]:
                 break
             scan[:, step:] += scan[:, :-step] @ power  # right side is computed before the add
