@@ -59,7 +59,7 @@ class Effect:
         if smoothed is None:
             known = ", ".join(self._smoothed)
             raise ValueError(f"{self.type_name}: unknown parameter {name!r} (known: {known})")
-        smoothed.target = smoothed.param.check(value, self.type_name)
+        smoothed.target = smoothed.param.check(value)
 
     def get(self, name: str) -> float:
         """The parameter's target value (what was last set)."""

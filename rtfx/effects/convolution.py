@@ -33,16 +33,16 @@ class Convolution(Effect):
 
     def __init__(self, taps=None, file: str | Path | None = None, normalize: bool = False, **values: float) -> None:
         if (taps is None) == (file is None):
-            raise ValueError(f"{self.type_name}: give exactly one of taps or file")
+            raise ValueError("give exactly one of taps or file")
         self.file = None if file is None else Path(file)
         self.normalize = normalize
         self._taps = None
         if taps is not None:
             self._taps = np.atleast_2d(np.asarray(taps, dtype=np.float64))
             if self._taps.ndim != 2 or self._taps.shape[-1] == 0 or not np.all(np.isfinite(self._taps)):
-                raise ValueError(f"{self.type_name}: taps must be a non-empty finite 1-D or 2-D array")
+                raise ValueError("taps must be a non-empty finite 1-D or 2-D array of numbers")
         elif not self.file.is_file():
-            raise ValueError(f"{self.type_name}: file {str(self.file)!r} does not exist")
+            raise ValueError(f"file {str(self.file)!r} does not exist")
         super().__init__(**values)
 
     def impulse_response(self, samplerate: float) -> np.ndarray:
@@ -57,7 +57,7 @@ class Convolution(Effect):
         taps = self.impulse_response(spec.samplerate)
         if taps.shape[0] not in (1, spec.channels):
             raise ValueError(
-                f"{self.type_name}: the IR has {taps.shape[0]} channels; the stream has "
+                f"the impulse response has {taps.shape[0]} channels; the stream has "
                 f"{spec.channels} (use a mono IR or one channel per stream channel)"
             )
         self._kernel = make_convolver(taps, spec.channels, spec.blocksize, spec.device)
