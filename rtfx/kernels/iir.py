@@ -247,20 +247,19 @@ class SosFilter:
         return self._chunks_scanned(x)
 
     def _chunks_direct(self, x: torch.Tensor, chunks: int) -> torch.Tensor:
-        """All chunk-start states from one matmul with the precomputed ``G`` (few torch ops)."""
-        states, k = 2 * self.sections, self.chunk
+        """All chunk-start states from one matmul with the precomputed ``G`` (six torch ops)."""
+        states, k, ch = 2 * self.sections, self.chunk, self.channels
         matrix, starts_matrix = self._refresh(k), self._refresh_starts()
         width = states * (chunks + 1)
-        drive = torch.matmul(x.reshape(self.channels, chunks, k), matrix[states:])  # [U_j, Z_j]
+        drive = torch.mm(x.reshape(ch * chunks, k), matrix[states:]).view(ch, chunks, states + k)
         starts_in = self._starts_in[:, :width]
         starts_in[:, :states].copy_(self._state)
-        starts_in[:, states:].view(self.channels, chunks, states).copy_(drive[..., :states])
-        starts = torch.matmul(starts_in, starts_matrix[:width, :width])  # [s_0, ..., s_m]
-        out = torch.addmm(
-            drive[..., states:].reshape(-1, k), starts[:, : states * chunks].reshape(-1, states), matrix[:states, states:]
-        )
+        starts_in[:, states:].view(ch, chunks, states).copy_(drive[..., :states])
+        starts = torch.mm(starts_in, starts_matrix[:width, :width])  # [s_0, ..., s_m]
+        chunk_starts = starts[:, : states * chunks].view(ch, chunks, states)
+        out = torch.baddbmm(drive[..., states:], chunk_starts, matrix[:states, states:].expand(ch, states, k))
         self._state.copy_(starts[:, states * chunks :])
-        return out.view(self.channels, -1)
+        return out.view(ch, -1)
 
     def _chunks_scanned(self, x: torch.Tensor) -> torch.Tensor:
         """Any number of chunks: a log-step scan over chunks (parallel over time)."""
