@@ -22,8 +22,8 @@ so the cost per sample is O(K + 2N) instead of O(L). The scan doubles its reach 
 (``S_j += S_{j-d} @ A^d`` for d = 1, 2, 4, ...), which keeps it parallel over time on a GPU.
 A remainder shorter than ``K`` is split into powers of two, each with its own small matrix.
 
-Internally the state lives in a balanced basis ``z = s @ T`` (see ``balance.py``), which makes
-float32 far more accurate for low-frequency sections; ``zi`` always reads and writes DF2T.
+Internally each section's state lives in a balanced basis ``z = s @ T`` (see ``balance.py``),
+which makes float32 far more accurate for low-frequency sections; ``zi`` reads and writes DF2T.
 """
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ class SosFilter:
         self.sos = sos
         self._stale = set(self._matrices) | {"powers", "starts"}
         if rebalance or self._basis is None:
-            basis, inverse = balancing_transform(block_matrix(sos, 1), 2 * self.sections)
+            basis, inverse = balancing_transform(sos)
             if self._basis is not None:  # move the state into the new basis
                 change = torch.from_numpy(self._basis_inv @ basis).to(self._state)
                 self._state.copy_(self._state @ change)
