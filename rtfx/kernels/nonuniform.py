@@ -14,20 +14,22 @@ up to ``c - s/Q``. So:
 - a later segment needs ``s >= 2 Q`` and ``s`` a multiple of ``Q``: the result that block ``m``
   makes possible is due only at tick ``(m+2) R``, so its work (FFT, complex multiply-adds over
   the partitions, inverse FFT) may be spread over the ``R + 1`` ticks ``(m+1) R .. (m+2) R``
-  (Garcia 2002; Wefers 2014 calls this time-distributed NUPOLS). ``s = D Q`` with ``D > 2`` is
-  fine too: the delay line then holds ``D - 2`` extra spectra.
+  (the time-distributed non-uniform scheme Wefers 2014 surveys). ``s = D Q`` with ``D > 2``
+  is fine too: the delay line then holds ``D - 2`` extra spectra.
 
 Layout (``plan_segments``). Per tick, a segment costs ``(2 FFT(2Q) + K MAC(Q+1)) / R``: bigger
 partitions make the multiply-adds cheaper per sample but the FFTs (and the spikes they cause)
-bigger. A dynamic programme over (start tap, partition size) minimises the mean cost per tick
-under a cost model of this machine's torch CPU kernels, with partitions capped at
-``MAX_RATIO * G`` so that no single FFT costs more than a fraction of one tick's deadline
-(with ``MAX_RATIO = 128`` one channel's FFT is roughly 8-20 % of a tick's real time).
+bigger. As Garcia (2002) does for his layouts, a dynamic programme over (start tap, partition
+size) minimises the mean cost per tick under a cost model (of this machine's torch CPU kernels),
+with partitions capped at ``MAX_RATIO * G`` so that no single FFT unit costs more than a small
+fraction of a tick's real time (128: one channel's 16384-point FFT at G = 64, ~100 us of the
+1333 us a tick lasts at 48 kHz).
 
 Schedule (``spread``). Each segment's work for one result is a list of units, in order: FFTs by
 channel group, multiply-adds by partition range, inverse FFTs by channel group; each unit is
-given a tick offset in ``[0, R]``. Offsets are picked greedily, biggest segments first, to keep
-the most loaded tick of the whole (periodic) schedule as light as possible.
+given a tick offset in ``[0, R]``. Segments are placed shortest period first (so the longest
+sees every tick's exact load): first the least peak level at which the units fit in order,
+then each unit on the least loaded tick it may take, evenly spread among equals.
 """
 from __future__ import annotations
 
@@ -39,12 +41,14 @@ import numpy as np
 MAX_RATIO = 128  # largest partition / head partition
 UNIT_TARGET_US = 40.0  # aim for work units about this long (spikes vs per-op overhead)
 
-# Cost model, microseconds, torch CPU float32/complex64, one thread (measured on the 2-core
-# dev machine, torch 2.13): per-op overhead, FFT per channel * N log2 N, complex MAC per element.
-OP_US = 3.0
-FFT_US = 0.55e-3
-MAC_US = 1.2e-3
-GEMM_US = 2.5e-5  # per real multiply-add of the head's Toeplitz GEMM
+# Cost model, microseconds, torch CPU float32/complex64, one thread, fitted roughly to what
+# the 2-core dev machine measured (torch 2.13) *inside* a block, where each op costs more than
+# in a tight loop: per op, FFT per channel * N log2 N, complex multiply-add per element, and
+# the head's Toeplitz GEMM per byte of matrix read (it is memory-bound with few channels).
+OP_US = 4.0
+FFT_US = 0.5e-3
+MAC_US = 1.5e-3
+GEMM_BYTE_US = 5e-5
 
 
 def fft_us(n: int, channels: int) -> float:
@@ -73,16 +77,21 @@ def segment_us(size: int, count: int, ratio: int, channels: int) -> float:
 
 
 def head_us(G: int, n: int, channels: int) -> float:
-    """Cost of the direct-form head (G taps) for a call of n frames."""
+    """Cost of the direct-form head (G taps) for a call of n frames (plus block I/O)."""
     sub = min(n, 256)
     calls = -(-n // sub)
-    return calls * (OP_US + GEMM_US * channels * (G - 1 + sub) * sub) + 3 * OP_US
+    return calls * (OP_US + GEMM_BYTE_US * 4 * (G - 1 + sub) * sub) + 2 * OP_US
 
 
 def plan_cost_us(segs: list[Seg], G: int, channels: int, n: int) -> float:
     """Model of the mean cost of one call of ``n`` frames (head, I/O, ticks)."""
     tick = sum(segment_us(s.size, s.count, s.ratio, channels) for s in segs)
     return head_us(G, n, channels) + tick * n / G
+
+
+def worst_unit_us(segs: list[Seg], channels: int) -> float:
+    """Model of the longest single work unit of the spread segments (0 if none)."""
+    return max([u[3] for s in segs if s.ratio > 1 for u in units_for(s, channels)] + [0.0])
 
 
 def uniform_plan(num_taps: int, G: int) -> list[Seg]:
@@ -166,7 +175,8 @@ def spread(segs: list[Seg], channels: int, base_us: float = 0.0) -> list[list[tu
     period = max([s.ratio for s in segs] + [1])
     load = np.full(period, base_us)
     out: list[list[tuple[str, int, int, int]]] = [[] for _ in segs]
-    order = sorted(range(len(segs)), key=lambda i: -segs[i].size)
+    order = sorted(range(len(segs)), key=lambda i: segs[i].size)  # longest period last: it
+    # sees the exact load of every tick and fills the gaps
     for i in order:
         seg = segs[i]
         if seg.ratio == 1:
@@ -175,28 +185,38 @@ def spread(segs: list[Seg], channels: int, base_us: float = 0.0) -> list[list[tu
         R = seg.ratio
         folded = load.reshape(-1, R).max(axis=0)  # phase p's worst load over the period
 
-        def place(level: float):
-            add = np.zeros(R)
-            tick, taken = 0, []
+        def place(level: float) -> bool:
+            add, tick = np.zeros(R), 0
             for u in units:
                 while tick <= R and folded[tick % R] + add[tick % R] + u[3] > level:
                     tick += 1
                 if tick > R:
-                    return None
+                    return False
                 add[tick % R] += u[3]
-                taken.append(tick)
-            return taken, add
+            return True
 
         lo, hi = float(folded.min()), float(folded.max() + sum(u[3] for u in units))
-        best = place(hi)
-        for _ in range(40):
+        for _ in range(40):  # least level at which the units fit in order (earliest fit)
             mid = (lo + hi) / 2
-            got = place(mid)
-            if got is None:
-                lo = mid
-            else:
-                hi, best = mid, got
-        taken, add = best
+            lo, hi = (lo, mid) if place(mid) else (mid, hi)
+        # spread them out under that level: latest feasible tick of each unit (fill from the
+        # end), then each unit on the least loaded tick between its predecessor and that
+        latest, add, tick = [0] * len(units), np.zeros(R), R
+        for k in range(len(units) - 1, -1, -1):
+            c = units[k][3]
+            while tick > 0 and folded[tick % R] + add[tick % R] + c > hi:
+                tick -= 1
+            latest[k] = tick
+            add[tick % R] += c
+        add, taken, prev = np.zeros(R), [], 0
+        for k, u in enumerate(units):
+            ticks = np.arange(prev, max(prev, latest[k]) + 1)
+            level = folded[ticks % R] + add[ticks % R]
+            ideal = k * R / max(len(units) - 1, 1)  # evenly spread, among the least loaded
+            best = ticks[level <= level.min() + 1.0]
+            prev = int(best[np.argmin(np.abs(best - ideal))])
+            add[prev % R] += u[3]
+            taken.append(prev)
         load += np.tile(add, period // R)
         out[i] = [(u[0], u[1], u[2], t) for u, t in zip(units, taken)]
     return out

@@ -2,25 +2,37 @@
 
 Partition ``j`` of a segment holds taps ``[s + jQ, s + (j+1)Q)`` and its spectrum
 ``H_j = rfft(taps, 2Q)``. Input block ``b`` (``Q`` samples) enters the delay line as
-``X_b = rfft(x[(b-1)Q : (b+1)Q])``; overlap-save keeps the last ``Q`` samples of
-``irfft(sum_j H_j X_{b-j})``, which are the partitions' contributions to the ``Q`` outputs
-starting one block after block ``b`` ends... shifted by the segment start ``s``. Result ``m``
-(the one input block ``m`` makes possible) is ``Y_m = sum_j H_j X_{m - lag - j}``.
+``X_b = rfft(x[(b-1)Q : (b+1)Q])``. Overlap-save: the last ``Q`` samples of
+``irfft(H_j X_b)`` are partition ``j``'s contribution from the input up to block ``b`` to the
+``Q`` outputs ``j Q + s`` samples later. Result ``m`` (the one that block ``m`` being complete
+makes possible) is ``Y_m = sum_j H_j X_{m - lag - j}``, due at output block ``m + s/Q - lag``.
 
-Layout. Spectra are batched so that every multiply-add over partitions is one complex batched
-matmul ``(B, M, n) @ (B, n, 1)``: for a mono IR ``B = F`` bins and ``M = C`` channels share one
-``H``; for one IR per channel ``B = C F`` and ``M = 1``. The delay line is a ring of ``S`` slots
-(``X[..., b % S]``); ``H`` is stored with partitions reversed so that a run of consecutive
-blocks meets a run of consecutive partitions: at most two matmuls per range of partitions (one
-when the ring does not wrap). A segment computed whole every tick keeps ``H`` doubled instead,
-so the whole ring is one matmul against a sliding window of ``H``.
+Layout. The delay line is a ring of ``S`` slots, ``X[b % S]`` of shape ``(C, F)``, ``F = Q+1``
+bins; ``H`` has shape ``(K, 1 or C, F)`` (a mono IR broadcasts over channels) with partitions
+reversed (``Hr[q] = H[K-1-q]``), so that consecutive blocks meet consecutive partitions: a range
+of partitions is one or two slices (two when the ring wraps). The multiply-add is
+``mul(X slice, Hr slice, out=tmp)`` then ``sum(tmp, 0, out=...)``: measured on CPU this runs at
+~1 ns per complex element for any shape, where a batched matmul over bins pays ~0.2 us per bin
+for short ranges. A segment computed whole every tick keeps ``Hr`` doubled, so that the whole
+ring meets one slice ``Hr2[a : a+K]`` whatever the ring position: fixed shapes.
+
+Transforms. ``torch.fft`` on CUDA. On CPU, where every op costs microseconds of overhead and
+torch's MKL FFT builds a plan per call: a whole segment with ``2Q <= 256`` does both transforms
+as one GEMM each with precomputed DFT matrices (``dft_matrices``); FFTs of ``2Q >= 4096`` go
+through ``scipy.fft`` on numpy views of the same memory (63 us for a 16384-point rfft here,
+torch 217 us); sizes between stay in torch, which measured faster inside a block.
 """
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 import torch
 
 from .nonuniform import Seg
+
+_DFT_MAX = 256  # CPU: transforms of a whole segment up to this size as GEMMs
+_SCIPY_FFT_MIN = 4096  # CPU FFT sizes from which scipy.fft beats torch.fft (in a block)
+_TMP_ELEMS = {"cpu": 1 << 17, "cuda": 1 << 22}  # complex elements of multiply-add scratch
 
 
 class Segment:
@@ -30,8 +42,8 @@ class Segment:
         h: float64 taps ``(rows, T)``.
         seg: where the segment lies in the IR.
         channels: signal channels ``C``.
-        units: ``(kind, lo, hi, offset)`` work units of one result, offsets in ``[0, ratio]``
-            (ignored for ``ratio == 1``: everything at the tick).
+        units: ``(kind, lo, hi, offset)`` work units of one result (``nonuniform.spread``);
+            ignored when ``seg.ratio == 1`` (everything happens at the tick).
         device: torch device.
     """
 
@@ -40,86 +52,168 @@ class Segment:
         Q, K = seg.size, seg.count
         self.seg, self.Q, self.K, self.R, self.lag = seg, Q, K, seg.ratio, seg.lag
         self.whole = seg.ratio == 1
-        self.C = C = channels
-        self.F = Fb = Q + 1
-        self.S = K + self.lag + (0 if self.whole else 1)
         if self.whole and self.lag:
             raise ValueError(f"a segment computed every tick must start at its own size, "
                              f"got start {seg.start}, size {Q}")
-        # partition spectra, float64 then complex64, partitions reversed: Hr[q] = H[K-1-q]
-        padded = np.zeros((rows, K, 2 * Q))
-        taps = h[:, seg.start:seg.start + K * Q]
+        self.C = C = channels
+        Fb = Q + 1
+        self.S = K + self.lag + (0 if self.whole else 1)
         full = np.zeros((rows, K * Q))
+        taps = h[:, seg.start:seg.start + K * Q]
         full[:, :taps.shape[1]] = taps
+        padded = np.zeros((rows, K, 2 * Q))
         padded[:, :, :Q] = full.reshape(rows, K, Q)
-        spec = np.fft.rfft(padded, axis=-1)[:, ::-1]  # (rows, K, F)
+        spec = np.fft.rfft(padded, axis=-1).transpose(1, 0, 2)[::-1]  # (K, rows, F), reversed
         if self.whole:
-            spec = np.concatenate([spec, spec], axis=1)
-        self.mono = rows == 1
-        if self.mono:  # B = F, M = C
-            hb = spec[0].T[:, :, None]  # (F, K', 1)
-            B, M = Fb, C
-        else:  # B = C F, M = 1
-            hb = spec.transpose(0, 2, 1).reshape(C * Fb, -1)[:, :, None]
-            B, M = C * Fb, 1
+            spec = np.concatenate([spec, spec], axis=0)
         cplx = torch.complex64
-        self.H = torch.tensor(np.ascontiguousarray(hb), dtype=cplx, device=device)
-        self.X = torch.zeros(B, M, self.S, dtype=cplx, device=device)
-        self.acc = torch.zeros(2, B, M, 1, dtype=cplx, device=device)
-        self.spec = torch.zeros(C, Fb, dtype=cplx, device=device)
+        self.H = torch.tensor(np.ascontiguousarray(spec), dtype=cplx, device=device)
+        self.X = torch.zeros(self.S, C, Fb, dtype=cplx, device=device)
+        self.Xs = list(self.X.unbind(0))
         self.y = torch.zeros(C, 2 * Q, device=device)
-        # channel-major views: Xc[c, f, slot], accc[parity][c, f]
-        if self.mono:
-            self.Xc = self.X.permute(1, 0, 2)
-            self.accc = [a[:, :, 0].T for a in self.acc]
-        else:
-            self.Xc = self.X.view(C, Fb, self.S)
-            self.accc = [a.view(C, Fb) for a in self.acc]
+        self.y_tail = self.y[:, Q:]
+        # Large FFTs on CPU go through scipy.fft on numpy views of the same memory: torch's MKL
+        # path builds a new plan per call (217 us for one 16384-point rfft here, scipy 63 us);
+        # small ones stay in torch, whose per-call overhead is lower in a sequence of ops.
+        self.cpu = torch.device(device).type == "cpu" and 2 * Q >= _SCIPY_FFT_MIN
+        if self.cpu:
+            self.Xs_np = [x.numpy() for x in self.Xs]
         self.units = [] if self.whole else list(units)
+        per = max([u[2] - u[1] for u in self.units if u[0] == "mac"] + [1])
+        if self.whole:  # chunks of the whole ring, each within the scratch budget
+            budget = _TMP_ELEMS.get(torch.device(device).type, 1 << 17)
+            per = max(1, min(K, budget // (C * Fb)))
+            self.chunks = [(a, min(a + per, K)) for a in range(0, K, per)]
+        self.tmp = torch.zeros(per, C, Fb, dtype=cplx, device=device)
+        self.acc = torch.zeros(2, C, Fb, dtype=cplx, device=device)  # results m even / odd
+        self.accs = list(self.acc.unbind(0))
+        if self.whole and len(self.chunks) == 1:  # every rotation of Hr2 as a ready view
+            self.Hrot = [self.H[a:a + K] for a in range(K)]
+        self.scr = torch.zeros(C, Fb, dtype=cplx, device=device)
+        # Small whole segments on CPU: the transforms as GEMMs with DFT matrices (see dft_matrices)
+        self.dft = self.whole and torch.device(device).type == "cpu" and 2 * Q <= _DFT_MAX
+        if self.dft:
+            wf, wi = dft_matrices(Q)
+            self.Wf = torch.tensor(wf, dtype=torch.float32, device=device)
+            self.Wi = torch.tensor(wi, dtype=torch.float32, device=device)
+            self.Xr = [torch.view_as_real(x).view(C, 2 * Fb) for x in self.Xs]
+            self.acc_r = torch.view_as_real(self.acc[0]).view(C, 2 * Fb)
+            self.tail = torch.zeros(C, Q, device=device)
 
     def reset(self) -> None:
         self.X.zero_()
         self.acc.zero_()
 
     # -- work units ------------------------------------------------------------------------
-    def fft(self, hist, back: int, c0: int, c1: int, m: int) -> None:
-        """Block ``m`` into the delay line; ``back``: samples from block ``m``'s end to the
-        newest input sample."""
-        win = hist.window(back, 2 * self.Q)
-        torch.fft.rfft(win[c0:c1], out=self.spec[c0:c1])
-        self.Xc[c0:c1, :, m % self.S].copy_(self.spec[c0:c1])
-
-    def mac(self, j0: int, j1: int, m: int, first: bool) -> None:
-        """``acc[m % 2] (+)= sum_{j0 <= j < j1} H_j X_{m - lag - j}``."""
-        acc = self.acc[m % 2]
-        S, K = self.S, self.K
-        b_hi = m - self.lag - j0  # newest block used
-        b_lo = b_hi - (j1 - j0) + 1
-        q = K - j1  # reversed index of partition j1-1 (meets block b_lo)
-        lo = b_lo % S
-        n1 = min(j1 - j0, S - lo)
-        self._mm(self.X[:, :, lo:lo + n1], self.H[:, q:q + n1], acc, first)
-        if n1 < j1 - j0:
-            n2 = j1 - j0 - n1
-            self._mm(self.X[:, :, :n2], self.H[:, q + n1:q + n1 + n2], acc, False)
-
-    @staticmethod
-    def _mm(a, b, acc, first: bool) -> None:
-        if first:
-            torch.bmm(a, b, out=acc)
+    def fft(self, window: torch.Tensor, c0: int, c1: int, m: int) -> None:
+        """Block ``m`` into the delay line; ``window``: input ``[(m-1)Q, (m+1)Q)``."""
+        if self.cpu:
+            dst = self.Xs_np[m % self.S]
+            if c0 == 0 and c1 == self.C:
+                dst[...] = scipy.fft.rfft(window.numpy(), axis=-1)
+            else:
+                dst[c0:c1] = scipy.fft.rfft(window[c0:c1].numpy(), axis=-1)
+            return
+        dst = self.Xs[m % self.S]
+        if c0 == 0 and c1 == self.C:
+            torch.fft.rfft(window, out=dst)
         else:
-            acc.baddbmm_(a, b)
+            torch.fft.rfft(window[c0:c1], out=dst[c0:c1])
 
-    def ifft(self, ring: torch.Tensor, at: int, c0: int, c1: int, m: int) -> None:
-        """Add result ``m``'s ``Q`` samples to ``ring[c0:c1, at:at+Q]``."""
+    def _irfft_add(self, acc: torch.Tensor, ring_block: torch.Tensor) -> None:
+        """``ring_block += last Q samples of irfft(acc)`` (rows of ``acc`` = rows of block)."""
         Q = self.Q
-        torch.fft.irfft(self.accc[m % 2][c0:c1], n=2 * Q, out=self.y[c0:c1])
-        ring[c0:c1, at:at + Q].add_(self.y[c0:c1, Q:])
+        if self.cpu:
+            y = scipy.fft.irfft(acc.numpy(), n=2 * Q, axis=-1)
+            ring_block.add_(torch.from_numpy(y[:, Q:]))
+        elif acc.shape[0] == self.C:
+            torch.fft.irfft(acc, n=2 * Q, out=self.y)
+            ring_block.add_(self.y_tail)
+        else:
+            y = self.y[:acc.shape[0]]
+            torch.fft.irfft(acc, n=2 * Q, out=y)
+            ring_block.add_(y[:, Q:])
 
-    def whole_tick(self, hist, back: int, ring: torch.Tensor, at: int, m: int) -> None:
-        """FFT, all partitions, inverse FFT for result ``m`` (a segment with ratio 1)."""
-        C, K = self.C, self.K
-        self.fft(hist, back, 0, C, m)
-        a = (K - 1 - m) % K  # H2[a + i] = Hr[(K-1-m+i) % K] meets slot i
-        torch.bmm(self.X, self.H[:, a:a + K], out=self.acc[0])
-        self.ifft(ring, at, 0, C, 0)
+    def mac(self, j0: int, j1: int, m: int) -> None:
+        """``acc[m % 2] (+)= sum_{j0 <= j < j1} H_j X_{m - lag - j}`` (``=`` for ``j0 == 0``)."""
+        S, n = self.S, j1 - j0
+        b_lo = m - self.lag - j1 + 1  # oldest block used, meets partition j1 - 1
+        q = self.K - j1  # reversed index of partition j1 - 1
+        lo = b_lo % S
+        n1 = min(n, S - lo)
+        tmp = self.tmp[:n]
+        torch.mul(self.X[lo:lo + n1], self.H[q:q + n1], out=tmp[:n1])
+        if n1 < n:
+            torch.mul(self.X[:n - n1], self.H[q + n1:q + n], out=tmp[n1:])
+        self._sum(tmp, self.accs[m % 2], j0 == 0)
+
+    def _sum(self, tmp: torch.Tensor, acc: torch.Tensor, first: bool) -> None:
+        if first:
+            torch.sum(tmp, 0, out=acc)
+        else:
+            torch.sum(tmp, 0, out=self.scr)
+            acc.add_(self.scr)
+
+    def ifft(self, ring_block: torch.Tensor, c0: int, c1: int, m: int) -> None:
+        """Add result ``m``'s channels ``c0:c1`` to ``ring_block`` (``(C, Q)`` ring view)."""
+        acc = self.accs[m % 2]
+        if c0 == 0 and c1 == self.C:
+            self._irfft_add(acc, ring_block)
+        else:
+            self._irfft_add(acc[c0:c1], ring_block[c0:c1])
+
+    def whole_tick(self, window: torch.Tensor, m: int, extra: torch.Tensor | None) -> torch.Tensor:
+        """FFT, all partitions, inverse FFT for result ``m`` (a segment with ratio 1).
+
+        Returns the result's ``Q`` output samples ``(C, Q)`` plus ``extra`` if given: a fresh
+        array (scipy path) or a buffer overwritten at the next tick.
+        """
+        K = self.K
+        if self.dft:
+            torch.matmul(window, self.Wf, out=self.Xr[m % K])
+        else:
+            self.fft(window, 0, self.C, m)
+        a = (K - 1 - m) % K  # Hr2[a + i] = Hr[(K-1-m+i) % K] meets slot i
+        acc = self.accs[0]
+        if len(self.chunks) == 1:
+            torch.mul(self.X, self.Hrot[a], out=self.tmp)
+            torch.sum(self.tmp, 0, out=acc)
+        else:
+            for c0, c1 in self.chunks:
+                tmp = self.tmp[:c1 - c0]
+                torch.mul(self.X[c0:c1], self.H[a + c0:a + c1], out=tmp)
+                self._sum(tmp, acc, c0 == 0)
+        if self.dft:
+            if extra is None:
+                return torch.matmul(self.acc_r, self.Wi, out=self.tail)
+            return torch.addmm(extra, self.acc_r, self.Wi, out=self.tail)
+        if self.cpu:
+            tail = torch.from_numpy(scipy.fft.irfft(acc.numpy(), n=2 * self.Q, axis=-1))[:, self.Q:]
+        else:
+            torch.fft.irfft(acc, n=2 * self.Q, out=self.y)
+            tail = self.y_tail
+        if extra is not None:
+            tail.add_(extra)
+        return tail
+
+
+def dft_matrices(Q: int) -> tuple[np.ndarray, np.ndarray]:
+    """Real matrices for the transforms of FFT size ``N = 2Q``, float64.
+
+    ``Wf`` ``(N, 2F)``: ``x @ Wf`` is ``rfft(x)`` with real and imaginary parts interleaved,
+    ``Wf[n, 2f] = cos(2 pi f n / N)``, ``Wf[n, 2f+1] = -sin(2 pi f n / N)``.
+    ``Wi`` ``(2F, Q)``: ``Y @ Wi`` is the last ``Q`` samples of ``irfft(Y, N)``: for
+    ``n = Q + t``, ``y[n] = sum_f c_f (Re Y_f cos(2 pi f n / N) - Im Y_f sin(2 pi f n / N)) / N``
+    with ``c_f = 1`` at DC and Nyquist, 2 between.
+    """
+    N, F = 2 * Q, Q + 1
+    f = np.arange(F)
+    ang = 2 * np.pi * np.outer(np.arange(N), f) / N
+    wf = np.empty((N, 2 * F))
+    wf[:, 0::2], wf[:, 1::2] = np.cos(ang), -np.sin(ang)
+    c = np.full(F, 2.0)
+    c[0] = c[-1] = 1.0
+    ang = 2 * np.pi * np.outer(f, Q + np.arange(Q)) / N
+    wi = np.empty((2 * F, Q))
+    wi[0::2], wi[1::2] = c[:, None] * np.cos(ang) / N, -c[:, None] * np.sin(ang) / N
+    return wf, wi
