@@ -213,7 +213,7 @@ def test_layout_is_valid(T, G):
     for a, b in zip(segs, segs[1:]):
         assert b.start == a.start + a.count * a.size and b.size > a.size
         assert b.start % b.size == 0 and b.start >= 2 * b.size
-        assert b.size <= nu.MAX_RATIO * G
+        assert b.size <= min(nu.MAX_RATIO * G, nu.MAX_PARTITION)
     assert segs[-1].start + segs[-1].count * segs[-1].size >= T
     for seg, units in zip(segs, nu.spread(segs, 2)):
         ticks = [u[3] for u in units]
