@@ -1,0 +1,46 @@
+"""``python -m latency_bench [--quick] [--dsp cpu|cuda|all] [--out DIR] [--blocks N]``."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+import torch
+
+from . import cells, run
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m latency_bench", description=(
+        "Per-block latency of rtfx's IIR and convolution kernels against scipy.signal "
+        "(sosfilt, lfilter) with zi, side by side in one process. Writes core.json and core.md."))
+    ap.add_argument("--quick", action="store_true", help="fewer cells, 200 blocks (< 1 min on 2 cores)")
+    ap.add_argument("--dsp", choices=["cpu", "cuda", "all"], default=None,
+                    help="rtfx device(s) to time; default: all when CUDA is available, else cpu")
+    ap.add_argument("--out", default=None,
+                    help="output folder (default latency_bench/results/<machine>/)")
+    ap.add_argument("--blocks", type=int, default=None,
+                    help="timed blocks per cell (default 1000; --quick 200)")
+    ap.add_argument("--warmup", type=int, default=None, help="warm-up blocks (default 50; --quick 20)")
+    args = ap.parse_args(argv)
+
+    cuda = torch.cuda.is_available()
+    dsp = args.dsp or ("all" if cuda else "cpu")
+    if dsp in ("cuda", "all") and not cuda:
+        if dsp == "cuda":
+            ap.error("--dsp cuda: no CUDA device is available")
+        print("no CUDA device: timing rtfx on CPU only", file=sys.stderr)
+    devices = {"cpu": ["cpu"], "cuda": ["cuda"], "all": ["cpu", "cuda"] if cuda else ["cpu"]}[dsp]
+    grid = cells.quick_grid() if args.quick else cells.full_grid()
+    blocks = args.blocks or (200 if args.quick else 1000)
+    warmup = args.warmup if args.warmup is not None else (20 if args.quick else 50)
+    command = "python -m latency_bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+    doc, jpath, mpath = run(grid, devices, blocks, warmup, args.out, command=command.strip(),
+                            log=sys.stderr)
+    print(mpath.read_text())
+    print(f"wrote {jpath} and {mpath}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
