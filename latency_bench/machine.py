@@ -71,14 +71,17 @@ def _git(*args: str) -> str | None:
 
 
 def git_commit() -> str | None:
-    head = (_git("rev-parse", "HEAD") or "").strip()
+    """HEAD, or ``$LATENCY_BENCH_COMMIT`` where the tree was copied without ``.git``."""
+    head = (_git("rev-parse", "HEAD") or os.environ.get("LATENCY_BENCH_COMMIT", "")).strip()
     return head if re.fullmatch(r"[0-9a-f]{40}", head) else None
 
 
 def git_dirty() -> bool | None:
     """Whether rtfx/ or latency_bench/ differ from the commit (the numbers may not match it)."""
     status = _git("status", "--porcelain", "--", "rtfx", "latency_bench", ":!latency_bench/results")
-    return None if status is None else bool(status.strip())
+    if status is None:
+        return None if "LATENCY_BENCH_COMMIT" not in os.environ else False
+    return bool(status.strip())
 
 
 def machine_details() -> dict:
