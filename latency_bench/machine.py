@@ -71,17 +71,22 @@ def _git(*args: str) -> str | None:
 
 
 def git_commit() -> str | None:
-    """HEAD, or ``$LATENCY_BENCH_COMMIT`` where the tree was copied without ``.git``."""
-    head = (_git("rev-parse", "HEAD") or os.environ.get("LATENCY_BENCH_COMMIT", "")).strip()
+    """HEAD, or ``$LATENCY_BENCH_COMMIT`` where the tree was copied without its history."""
+    head = (_git("rev-parse", "HEAD") or "").strip()
+    if not re.fullmatch(r"[0-9a-f]{40}", head):
+        head = os.environ.get("LATENCY_BENCH_COMMIT", "").strip()
     return head if re.fullmatch(r"[0-9a-f]{40}", head) else None
 
 
 def git_dirty() -> bool | None:
-    """Whether rtfx/ or latency_bench/ differ from the commit (the numbers may not match it)."""
+    """Whether rtfx/ or latency_bench/ differ from the commit (the numbers may not match it).
+
+    ``None`` where git cannot tell (no history here: the commit came from the environment).
+    """
+    if not re.fullmatch(r"[0-9a-f]{40}", (_git("rev-parse", "HEAD") or "").strip()):
+        return None
     status = _git("status", "--porcelain", "--", "rtfx", "latency_bench", ":!latency_bench/results")
-    if status is None:
-        return None if "LATENCY_BENCH_COMMIT" not in os.environ else False
-    return bool(status.strip())
+    return None if status is None else bool(status.strip())
 
 
 def machine_details() -> dict:

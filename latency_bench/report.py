@@ -27,6 +27,13 @@ def _ok(e: dict) -> str:
     return "✓" if e["meets_deadline_p99"] else "✗"
 
 
+def _gpu(e: dict) -> str:
+    """The CUDA-event span of a GPU block (H2D to D2H), p50 / p99."""
+    if e.get("gpu_p50_us") is None:
+        return ""
+    return f" (GPU span {e['gpu_p50_us']:.0f} / {e['gpu_p99_us']:.0f})"
+
+
 def _err(e: dict) -> str:
     return f"{e['max_rel_err']:.1e}" if e.get("max_rel_err") is not None else "—"
 
@@ -52,7 +59,7 @@ def table(cells: list[dict]) -> list[str]:
             if r["role"] != "rtfx":
                 continue
             row = [cell["label"], str(cell["frames"]), str(cell["channels"]), f"{cell['deadline_us']:.0f}",
-                   f"{r['device']}: {r.get('kernel', '?')}", f"{_t(r)} {_ok(r)}", _err(r)]
+                   f"{r['device']}: {r.get('kernel', '?')}", f"{_t(r)} {_ok(r)}{_gpu(r)}", _err(r)]
             for p in peers:
                 e = cell["impls"].get(p)
                 if e is None:
@@ -81,7 +88,9 @@ def markdown(doc: dict) -> str:
         "gc off while timing; implementations interleaved block by block in rotating order.",
         "",
         "Times (µs columns) are per block, `p50 / p99 / max`, wall clock (`perf_counter_ns`); on CUDA each block "
-        "includes pinned H2D, the kernel, D2H and `torch.cuda.synchronize()` (the live cost). "
+        "includes pinned H2D, the kernel(s) launched eagerly (no CUDA graph), D2H and "
+        "`torch.cuda.synchronize()` (the live cost); `GPU span` is the CUDA-event time from before "
+        "H2D to after D2H, p50 / p99. "
         "✓/✗: p99 within the deadline (frames / 48000 s). `× vs peer` = peer time / rtfx time at p50 "
         "(at p99 in parentheses): above 1× rtfx is faster. `rtfx err` = max |y − ref| / max |ref| of rtfx's "
         "streamed float32 output against SciPy in float64 on the whole cell signal (1 s of noise; "
