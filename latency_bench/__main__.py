@@ -18,7 +18,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dsp", choices=["cpu", "cuda", "all"], default=None,
                     help="rtfx device(s) to time; default: all when CUDA is available, else cpu")
     ap.add_argument("--out", default=None,
-                    help="output folder (default latency_bench/results/<machine>/)")
+                    help="output folder (default latency_bench/results/<machine>/, with --quick "
+                         "latency_bench/results/<machine>/quick/, not committed)")
     ap.add_argument("--blocks", type=int, default=None,
                     help="timed blocks per cell (default 1000; --quick 200)")
     ap.add_argument("--warmup", type=int, default=None, help="warm-up blocks (default 50; --quick 20)")
@@ -36,7 +37,7 @@ def main(argv=None) -> int:
     warmup = args.warmup if args.warmup is not None else (20 if args.quick else 50)
     command = "python -m latency_bench " + shlex.join(sys.argv[1:] if argv is None else argv)
     doc, jpath, mpath = run(grid, devices, blocks, warmup, args.out, command=command.strip(),
-                            log=sys.stderr)
+                            log=sys.stderr, subdir="quick" if args.quick else "")
     print(mpath.read_text())
     print(f"wrote {jpath} and {mpath}", file=sys.stderr)
     return 0
