@@ -40,16 +40,17 @@ def random_design(seed: int) -> np.ndarray:
     )
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("seed", range(40))
-def test_random_designs_match_sosfilt_for_any_partition(seed):
+def test_random_designs_match_sosfilt_for_any_partition(seed, device):
     sos = random_design(seed)
     x = np.random.default_rng(seed).standard_normal((2, 9000))
     reference = scipy.signal.sosfilt(sos, x, axis=-1)
     float32_scipy = scipy.signal.sosfilt(sos.astype(np.float32), x.astype(np.float32), axis=-1)
     bound = max(TOLERANCE, rel_err(float32_scipy, reference))
     for sizes in PARTITIONS:
-        kernel = SosFilter(sos, 2, 4096)
-        error = rel_err(stream(kernel.process, x, sizes, seed=seed), reference)
+        kernel = SosFilter(sos, 2, 4096, device)
+        error = rel_err(stream(kernel.process, x, sizes, device, seed=seed), reference)
         assert error <= bound, (sizes, error, bound)
 
 
