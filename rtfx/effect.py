@@ -66,8 +66,11 @@ class Effect:
         return self._smoothed[name].target
 
     def value(self, name: str) -> float:
-        """The parameter's current (ramped) value, as the audio thread last used it."""
-        return self._smoothed[name].current
+        """The parameter's current (ramped) value, as the audio thread last used it.
+
+        For ``mix``: the wet amount actually applied (it ramps to 0 while bypassed).
+        """
+        return self._wet.current if name == "mix" else self._smoothed[name].current
 
     @property
     def values(self) -> dict[str, float]:
@@ -125,10 +128,13 @@ class Effect:
         return not all(s.settled for name, s in self._smoothed.items() if name != "mix")
 
     def advance(self, frames: int) -> None:
-        """Move every parameter ``frames`` samples along its ramp; ``_update`` if one moved."""
+        """Move every parameter ``frames`` samples along its ramp; ``_update`` if one moved.
+
+        ``mix`` is not ramped here: ``_mix`` ramps the wet amount actually applied.
+        """
         moved = False
         for name, smoothed in self._smoothed.items():
-            if smoothed.advance(frames) and name != "mix":
+            if name != "mix" and smoothed.advance(frames):
                 moved = True
         if moved:
             self._update()
