@@ -96,3 +96,16 @@ def test_demo_chain_renders_the_same_for_any_block_size():
     assert np.max(np.abs(reference)) > 0.01
     for blocksize in (7, 64, 513):
         assert rel_err(rtfx.render(rtfx.load_preset(preset), x, rate, blocksize), reference) < 2e-6
+
+
+def test_output_guard_recovers_after_a_non_finite_block():
+    """A block that overflows to Inf comes out silent; the chain is reset and the next block
+    is normal again (no stuck NaN in a filter state)."""
+    spec = rtfx.ProcessSpec(RATE, 64, 1)
+    processor = BlockProcessor(rtfx.Gain(gain_db=40) | rtfx.Biquad("lowpass", freq_hz=1000), spec)
+    out = np.empty((64, 1), np.float32)
+    processor.process(np.full((64, 1), 3e38, np.float32), out)
+    assert processor.faults == 1 and not out.any()
+    quiet = (0.001 * np.sin(np.arange(64) / 5)).astype(np.float32)[:, None]
+    processor.process(quiet, out)
+    assert processor.faults == 1 and np.all(np.isfinite(out)) and 0 < np.max(np.abs(out)) < 1
