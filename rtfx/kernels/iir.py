@@ -15,10 +15,12 @@ state-space form.
 Long blocks are cut into chunks of ``K`` frames. For ``m`` chunks (rows ``X_j``):
 
     [U_j, Z_j] = X_j @ M_K[2N:]            zero-state end states and outputs, one batched matmul
-    s_{j+1}    = s_j @ A + U_j             A = M_K[:2N, :2N]; a log-step scan over chunks
+    s_{j+1}    = s_j @ A + U_j             A = M_K[:2N, :2N]: the chunk-start states
     Y_j        = Z_j + s_j @ C             C = M_K[:2N, 2N:]
 
-so the cost per sample is O(K + 2N) instead of O(L). The scan doubles its reach each step
+so the cost per sample is O(K + 2N) instead of O(L). For a streaming block (up to 64 chunks)
+all chunk-start states come from one matmul with a precomputed block-Toeplitz matrix of
+powers of ``A``; for longer (offline) blocks a log-step scan doubles its reach each step
 (``S_j += S_{j-d} @ A^d`` for d = 1, 2, 4, ...), which keeps it parallel over time on a GPU.
 A remainder shorter than ``K`` is split into powers of two, each with its own small matrix.
 
@@ -59,7 +61,7 @@ def block_matrix(sos: np.ndarray, frames: int) -> np.ndarray:
     return np.hstack([end_state, y])
 
 
-def default_chunk(max_block: int, sections: int) -> int:
+def default_chunk(max_block: int) -> int:
     """Chunk length K (a power of two).
 
     Measured on a 2-core CPU (torch 2.13, 1 thread, 4 sections): one matmul per block wins up
@@ -91,14 +93,14 @@ class SosFilter:
         self.channels = channels
         self.max_block = max_block
         self.device = torch.device(device)
-        self.chunk = chunk or default_chunk(max_block, self.sections)
+        self.chunk = chunk or default_chunk(max_block)
         if self.chunk & (self.chunk - 1):
             raise ValueError(f"chunk must be a power of two, got {self.chunk}")
         states = 2 * self.sections
         sizes = [1 << i for i in range(self.chunk.bit_length())]
         f32 = dict(device=self.device, dtype=torch.float32)
         self._matrices = {k: torch.empty(states + k, states + k, **f32) for k in sizes}
-        self._stale: set[int] = set()
+        self._stale: set[int | str] = set()  # block sizes, "powers", "starts" to rebuild
         # Ping-pong buffers per piece size: rows [state | block]; the state lives in one of them.
         self._buffers = {k: [torch.zeros(channels, states + k, **f32) for _ in range(2)] for k in sizes}
         self._state = self._buffers[self.chunk][0][:, :states]
