@@ -71,10 +71,16 @@ class Chain(Effect):
             x = item.process(x)
         return x
 
-    def to_preset(self) -> dict:
-        stage = super().to_preset()
-        stage["stages"] = [s.to_preset() for s in self.stages]
+    def to_stage(self) -> dict:
+        stage = super().to_stage()
+        stage["stages"] = [s.to_stage() for s in self.stages]
         return stage
+
+    def to_preset(self, base_dir=None) -> dict:
+        """The whole chain as a preset document; ``file`` paths relative to ``base_dir``."""
+        from .preset import preset_dict  # here: rtfx.preset imports Chain
+
+        return preset_dict(self, base_dir)
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(s) for s in self.stages)

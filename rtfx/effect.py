@@ -185,8 +185,8 @@ class Effect:
 
         return Chain(self, other)
 
-    def to_preset(self) -> dict:
-        """This stage as a preset dict (see ``rtfx.preset``)."""
+    def to_stage(self) -> dict:
+        """This effect as one stage of a preset's ``chain`` list (see ``rtfx.preset``)."""
         stage = {"type": self.type_name}
         stage.update(self._preset_fields())
         for name, smoothed in self._smoothed.items():

@@ -115,7 +115,7 @@ def load_preset(path: str | Path) -> Chain:
 
 def preset_dict(chain: Chain, base_dir: str | Path | None = None, name: str | None = None) -> dict:
     """The preset dict of ``chain``; ``file`` fields are made relative to ``base_dir``."""
-    stages = chain.to_preset()["stages"]
+    stages = chain.to_stage()["stages"]
     if base_dir is not None:
         _relative_files(stages, Path(base_dir))
     data = {"format": FORMAT, "version": VERSION}

@@ -50,8 +50,11 @@ def test_round_trip_keeps_parameters_bypass_and_mix():
         {"type": "biquad", "kind": "peaking", "freq_hz": 1234, "q": 2, "gain_db": -5},
         {"type": "gain", "gain_db": -2, "mix": 0.5, "bypass": True},
     ]
-    again = rtfx.chain_from_preset(json.loads(json.dumps(data)))
-    assert rtfx.preset_dict(again) == data
+    again = rtfx.chain_from_preset(json.loads(json.dumps(chain.to_preset())))
+    assert again.to_preset() == data
+    x = np.random.default_rng(2).standard_normal((1, 3000))
+    chain[1].bypass = again[1].bypass = False  # let the mixed gain through: outputs must match
+    assert rel_err(run(again, x), run(chain, x)) < 1e-7
 
 
 def write(tmp_path, data) -> Path:
