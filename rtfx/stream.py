@@ -36,6 +36,16 @@ class BlockProcessor:
         self._host_in = torch.zeros(spec.channels, spec.blocksize, pin_memory=pin)
         self._host_out = torch.zeros(spec.channels, spec.blocksize, pin_memory=pin)
         self._device_in = self._host_in if not pin else torch.zeros_like(self._host_in, device=spec.device)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Run one silent full block, then reset: lazily built matrices and first-call costs
+        are paid here, not in the first live callback."""
+        silence = np.zeros((self.spec.blocksize, self.spec.channels), dtype=np.float32)
+        with torch.inference_mode():
+            self.process(silence, silence.copy())
+        self.chain.reset()
+        self.blocks = 0
 
     def process(self, indata: np.ndarray, outdata: np.ndarray) -> None:
         """Process ``indata`` ``(frames, channels)`` float32 into ``outdata`` (same shape)."""

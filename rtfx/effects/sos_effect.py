@@ -28,7 +28,9 @@ class SosEffect(Effect):
         self._applied = self.sections
 
     def _update(self) -> None:
-        self.sections = self.design()
+        sections = self.design()
+        if not np.array_equal(sections, self.sections):  # unchanged: keep the built matrices
+            self.sections = sections
 
     def _reset(self) -> None:
         self._kernel.reset()

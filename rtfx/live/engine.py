@@ -1,0 +1,194 @@
+"""The live engine: a PortAudio stream whose callback runs a chain block by block.
+
+Threads:
+- PortAudio's audio thread runs ``_block``: it never allocates big buffers, never blocks on a
+  lock another thread can hold, does no I/O, and never raises (an exception becomes a block of
+  silence and a counted fault).
+- Any other thread controls it: parameter targets (``set_parameter``), bypass and mix go
+  straight to the effects (plain float/bool stores); a new chain is prepared on the caller's
+  thread (``replace_chain``) and handed over through a deque, then crossfaded in at a block
+  boundary; the old one is handed back to be freed off the audio thread.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+import numpy as np
+import sounddevice as sd
+import torch
+
+from ..effect import Effect
+from ..spec import ProcessSpec
+from ..stream import BlockProcessor
+from .meters import BlockMeters
+from .recorder import Recorder
+
+
+class LiveEngine:
+    """Stream ``chain`` live on a sound device.
+
+    Args:
+        chain: the effect chain (prepared here).
+        samplerate: Hz. blocksize: frames per callback. channels: output (= chain) channels.
+        device: PortAudio device index for output (and input), or a pair (input, output).
+        input_channels: 1-based input channels feeding the chain (one is spread to all).
+        dsp: "cpu" or "cuda".
+        input_audio: float32 ``(frames, channels or 1)`` played into the chain instead of the
+            input device (re-amping); the stream is then output-only.
+        recorder: where the chain's output goes, if anywhere.
+        crossfade_ms: length of the crossfade when a new chain is swapped in.
+    """
+
+    def __init__(
+        self,
+        chain: Effect,
+        samplerate: int,
+        blocksize: int,
+        channels: int,
+        device=None,
+        input_channels: list[int] | None = None,
+        dsp: str = "cpu",
+        input_audio: np.ndarray | None = None,
+        recorder: Recorder | None = None,
+        crossfade_ms: float = 50.0,
+    ) -> None:
+        self.spec = ProcessSpec(samplerate, blocksize, channels, dsp)
+        self.processor = BlockProcessor(chain, self.spec)
+        self.meters = BlockMeters(samplerate, blocksize)
+        self.recorder = recorder
+        self.input_channels = [c - 1 for c in (input_channels or [1])]
+        self._input_audio = input_audio
+        self._position = 0  # frames of input_audio played (audio thread)
+        self.finished = threading.Event()  # set when input_audio has played out
+        self.stream_ended = threading.Event()  # set by PortAudio when the stream stops
+        self._inbox: collections.deque = collections.deque()  # new processors, to the audio thread
+        self._outbox: collections.deque = collections.deque()  # old ones, back for freeing
+        self._fade_blocks = max(1, round(crossfade_ms * 1e-3 * samplerate / blocksize))
+        self._fading: BlockProcessor | None = None
+        self._fade_step = 0
+        self._chain_in = np.zeros((blocksize, channels), dtype=np.float32)
+        self._other_out = np.zeros((blocksize, channels), dtype=np.float32)
+        self._fade = np.zeros((blocksize, 1), dtype=np.float32)
+        self._steps = np.arange(1, blocksize + 1, dtype=np.float32)[:, None]
+        self._thread_ready = False
+        self.last_callback = 0.0  # time.monotonic() of the latest callback
+        self.stream = self._open(device)
+
+    def _open(self, device):
+        common = dict(
+            samplerate=self.spec.samplerate, blocksize=self.spec.blocksize, dtype="float32",
+            latency="low", finished_callback=self.stream_ended.set,
+        )
+        if self._input_audio is not None:
+            output = device[1] if isinstance(device, tuple) else device
+            return sd.OutputStream(device=output, channels=self.spec.channels, callback=self._output_callback, **common)
+        return sd.Stream(
+            device=device, channels=(max(self.input_channels) + 1, self.spec.channels),
+            callback=self._duplex_callback, **common,
+        )
+
+    # -- control (any thread) --------------------------------------------------------------
+    @property
+    def chain(self) -> Effect:
+        """The chain playing now (after a swap, the new one)."""
+        return self.processor.chain
+
+    def start(self) -> None:
+        self.last_callback = time.monotonic()
+        self.stream.start()
+
+    def stop(self) -> None:
+        """Stop the stream (idempotent) and close the recorder."""
+        if not self.stream.closed:
+            self.stream.stop()
+            self.stream.close()
+        if self.recorder is not None:
+            self.recorder.close()
+            self.recorder = None
+
+    def set_parameter(self, stage: int, name: str, value: float) -> None:
+        """Set a parameter target of stage ``stage`` of the current chain (ramped, no click)."""
+        self.chain[stage].set(name, value)
+
+    def replace_chain(self, chain: Effect) -> None:
+        """Prepare ``chain`` here, then crossfade to it at a block boundary (no dropout)."""
+        self._inbox.append(BlockProcessor(chain, self.spec))
+        while self._outbox:  # free what the audio thread handed back
+            self._outbox.popleft()
+
+    @property
+    def latency_ms(self) -> dict:
+        """Input, output and round-trip latency in ms (round trip adds one block)."""
+        latency = self.stream.latency
+        inp, out = latency if isinstance(latency, tuple) else (0.0, latency)
+        block = self.spec.blocksize / self.spec.samplerate
+        return {
+            "input": round(inp * 1e3, 3), "output": round(out * 1e3, 3),
+            "round_trip": round((inp + out + block) * 1e3, 3),
+        }
+
+    # -- audio thread ------------------------------------------------------------------------
+    def _duplex_callback(self, indata, outdata, frames, _time, status) -> None:
+        self._block(indata, outdata, frames, status)
+
+    def _output_callback(self, outdata, frames, _time, status) -> None:
+        self._block(None, outdata, frames, status)
+
+    def _block(self, indata, outdata, frames: int, status) -> None:
+        started = time.perf_counter_ns()
+        try:
+            if not self._thread_ready:  # per-thread settings: they must be made here
+                torch.set_num_threads(1)
+                torch.set_flush_denormal(True)
+                self._thread_ready = True
+            if status:
+                self.meters.add_status(status)
+            chain_in = self._chain_in[:frames]
+            self._read_input(indata, chain_in)
+            with torch.inference_mode():
+                self._run(chain_in, outdata, frames)
+            if self.recorder is not None:
+                self.recorder.push(outdata)
+        except Exception:  # noqa: BLE001 - the audio thread must never raise
+            outdata.fill(0.0)
+            self.meters.faults += 1
+        self.last_callback = time.monotonic()
+        self.meters.record(time.perf_counter_ns() - started, frames)
+
+    def _read_input(self, indata, chain_in: np.ndarray) -> None:
+        if self._input_audio is None:
+            sources = self.input_channels
+            if len(sources) == 1:
+                chain_in[:] = indata[:, sources[0] : sources[0] + 1]
+            else:
+                chain_in[:] = indata[:, sources]
+            return
+        audio, start = self._input_audio, self._position
+        part = audio[start : start + len(chain_in)]
+        chain_in[: len(part)] = part  # a mono file broadcasts to every channel
+        chain_in[len(part) :] = 0.0
+        self._position += len(chain_in)
+        if self._position >= len(audio):
+            self.finished.set()
+
+    def _run(self, chain_in: np.ndarray, outdata: np.ndarray, frames: int) -> None:
+        if self._fading is None and self._inbox:
+            self._fading, self._fade_step = self._inbox.popleft(), 0
+        self.processor.process(chain_in, outdata)
+        if self._fading is None:
+            return
+        # Crossfade: both chains run on the same input; the new one's share ramps up.
+        other = self._other_out[:frames]
+        self._fading.process(chain_in, other)
+        fade = self._fade[:frames]
+        np.add(self._steps[:frames], self._fade_step * frames, out=fade)
+        fade /= self._fade_blocks * frames
+        other -= outdata
+        other *= fade
+        outdata += other
+        self._fade_step += 1
+        if self._fade_step >= self._fade_blocks:
+            self._outbox.append(self.processor)
+            self.processor, self._fading = self._fading, None

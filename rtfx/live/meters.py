@@ -1,0 +1,77 @@
+"""Per-block timing and stream health, written by the audio thread, read by anyone.
+
+The audio thread writes into preallocated numpy arrays and plain int counters (no locks, no
+allocation); readers copy what they need and compute percentiles off the audio thread.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class BlockMeters:
+    """A ring of the last ``capacity`` blocks' DSP times plus stream counters.
+
+    Written only by the audio thread (``record``, ``add_status``); ``summary`` may be called
+    from any thread (it reads a snapshot; a block recorded meanwhile may or may not be in it).
+    """
+
+    def __init__(self, samplerate: float, blocksize: int, capacity: int = 1 << 16) -> None:
+        self.samplerate = samplerate
+        self.blocksize = blocksize
+        self.deadline_ns = int(round(blocksize / samplerate * 1e9))
+        self._dsp_ns = np.zeros(capacity, dtype=np.int64)
+        self.blocks = 0  # shared: written by the audio thread only
+        self.deadline_misses = 0
+        self.faults = 0
+        self.input_overflows = 0
+        self.input_underflows = 0
+        self.output_overflows = 0
+        self.output_underflows = 0
+        self.priming = 0
+
+    def record(self, dsp_ns: int, frames: int) -> None:
+        """One block's DSP time in nanoseconds (audio thread)."""
+        self._dsp_ns[self.blocks % len(self._dsp_ns)] = dsp_ns
+        self.blocks += 1
+        if dsp_ns * self.blocksize > self.deadline_ns * frames:  # deadline scales with frames
+            self.deadline_misses += 1
+
+    def add_status(self, status) -> None:
+        """Count PortAudio's callback flags (a ``sounddevice.CallbackFlags``)."""
+        self.input_overflows += bool(status.input_overflow)
+        self.input_underflows += bool(status.input_underflow)
+        self.output_overflows += bool(status.output_overflow)
+        self.output_underflows += bool(status.output_underflow)
+        self.priming += bool(status.priming_output)
+
+    @property
+    def xruns(self) -> int:
+        """PortAudio's over- and underflow flags, summed."""
+        return self.input_overflows + self.input_underflows + self.output_overflows + self.output_underflows
+
+    def dsp_times_us(self) -> np.ndarray:
+        """The recorded DSP times in microseconds (the newest ``capacity`` blocks)."""
+        count = min(self.blocks, len(self._dsp_ns))
+        return self._dsp_ns[:count].astype(np.float64) / 1e3
+
+    def summary(self) -> dict:
+        """p50/p99/max DSP time (us), load at p99 (fraction of the deadline), counters."""
+        times = self.dsp_times_us()
+        deadline_us = self.deadline_ns / 1e3
+        if times.size:
+            p50, p99, peak = np.percentile(times, 50), np.percentile(times, 99), times.max()
+        else:
+            p50 = p99 = peak = 0.0
+        return {
+            "blocks": self.blocks,
+            "deadline_us": round(deadline_us, 1),
+            "dsp_us": {"p50": round(float(p50), 1), "p99": round(float(p99), 1), "max": round(float(peak), 1)},
+            "load_p99": round(float(p99) / deadline_us, 4),
+            "xruns": self.xruns,
+            "xrun_flags": {
+                "input_overflow": self.input_overflows, "input_underflow": self.input_underflows,
+                "output_overflow": self.output_overflows, "output_underflow": self.output_underflows,
+            },
+            "deadline_misses": self.deadline_misses,
+            "faults": self.faults,
+        }
