@@ -1,7 +1,8 @@
-"""The ``rtfx`` command line: ``rtfx render IN OUT --preset P [--blocksize N] [--dsp cpu|cuda]``."""
+"""The ``rtfx`` command line: ``render``, ``devices``, ``live``, ``demo`` (see ``rtfx -h``)."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -60,6 +61,50 @@ def cmd_render(args: argparse.Namespace) -> None:
     )
 
 
+def _channel_list(text: str) -> list[int]:
+    try:
+        channels = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 1-based channel numbers like 1,2; got {text!r}") from None
+    if not channels or min(channels) < 1:
+        raise argparse.ArgumentTypeError(f"channel numbers start at 1; got {text!r}")
+    return channels
+
+
+def cmd_devices(args: argparse.Namespace) -> None:
+    from .live.devices import list_devices
+
+    print(list_devices())
+
+
+def _run_live(function, *call_args) -> None:
+    from .live.session import LiveError
+
+    try:
+        report = function(*call_args)
+    except LiveError as error:
+        raise UserError(str(error)) from None
+    print(json.dumps({k: report[k] for k in ("blocks", "dsp_us", "load_p99", "xruns", "deadline_misses", "latency_ms")}))
+
+
+def cmd_live(args: argparse.Namespace) -> None:
+    from .live.session import LiveOptions, run_live
+
+    _device(args.dsp)
+    options = LiveOptions(
+        preset=args.preset, device=args.device, samplerate=args.samplerate, blocksize=args.blocksize,
+        channels=args.channels, input_channels=args.input_channels, dsp=args.dsp, input_file=args.input_file,
+        record=args.record, seconds=args.seconds, report=args.report, status=not args.quiet,
+    )
+    _run_live(run_live, options)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from .live.session import run_demo
+
+    _run_live(run_demo, sys.stderr, args.seconds)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rtfx", description="Real-time streaming audio effects in PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +117,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels", type=int, default=0, help="upmix a mono input to this many channels")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_render)
+
+    p = sub.add_parser("devices", help="list host APIs and audio devices")
+    p.set_defaults(run=cmd_devices)
+
+    p = sub.add_parser("live", help="run a preset live on an audio device")
+    p.add_argument("--preset", required=True, type=Path, help="preset JSON")
+    p.add_argument("--device", help="device name (substring) or index; default: JACK if running, else the default")
+    p.add_argument("--samplerate", type=int, help="Hz (default: the device's)")
+    p.add_argument("--blocksize", type=int, default=128, help="frames per callback (default 128)")
+    p.add_argument("--channels", type=int, default=2, help="output channels (default 2)")
+    p.add_argument("--input-channels", type=_channel_list, help="1-based input channels, e.g. 1 or 1,2 (default 1)")
+    p.add_argument("--dsp", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--input-file", type=Path, help="play this file into the chain instead of the input (re-amp)")
+    p.add_argument("--record", type=Path, help="write the chain's output to this float WAV")
+    p.add_argument("--seconds", type=float, help="stop after this many seconds (default: Ctrl-C, or the input file's end)")
+    p.add_argument("--report", type=Path, help="write a JSON report of timings, xruns and latency")
+    p.add_argument("--quiet", action="store_true", help="no live status line")
+    p.set_defaults(run=cmd_live)
+
+    p = sub.add_parser("demo", help="the guitar demo live; on a virtual JACK device if there is no sound card")
+    p.add_argument("--seconds", type=float, help="stop after this many seconds")
+    p.set_defaults(run=cmd_demo)
     return parser
 
 

@@ -102,8 +102,11 @@ class LiveEngine:
     def stop(self) -> None:
         """Stop the stream (idempotent) and close the recorder."""
         if not self.stream.closed:
-            self.stream.stop()
-            self.stream.close()
+            try:
+                self.stream.stop()
+            except sd.PortAudioError:  # the device is gone: nothing left to stop
+                pass
+            self.stream.close(ignore_errors=True)
         if self.recorder is not None:
             self.recorder.close()
             self.recorder = None
