@@ -38,12 +38,15 @@ class BlockProcessor:
         self._device_in = self._host_in if not pin else torch.zeros_like(self._host_in, device=spec.device)
         self._warm_up()
 
-    def _warm_up(self) -> None:
-        """Run one silent full block, then reset: lazily built matrices and first-call costs
-        are paid here, not in the first live callback."""
+    def _warm_up(self, seconds: float = 0.5) -> None:
+        """Run ``seconds`` of silence, then reset: lazily built matrices, FFT plans and the
+        schedules of long partitions (which tick every ~0.34 s) are paid for here, not in the
+        first live callbacks."""
         silence = np.zeros((self.spec.blocksize, self.spec.channels), dtype=np.float32)
+        blocks = max(1, int(np.ceil(seconds * self.spec.samplerate / self.spec.blocksize)))
         with torch.inference_mode():
-            self.process(silence, silence.copy())
+            for _ in range(blocks):
+                self.process(silence, silence.copy())
         self.chain.reset()
         self.blocks = 0
 
