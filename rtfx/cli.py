@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -78,10 +79,15 @@ def cmd_devices(args: argparse.Namespace) -> None:
 
 
 def _run_live(function, *call_args) -> None:
-    from .live.session import LiveError
+    from .live.session import DeviceLost, LiveError
 
     try:
         report = function(*call_args)
+    except DeviceLost as error:
+        # PortAudio cannot be shut down cleanly after its device vanished: leave at once.
+        print(f"rtfx: error: {error}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(2)
     except LiveError as error:
         raise UserError(str(error)) from None
     print(json.dumps({k: report[k] for k in ("blocks", "dsp_us", "load_p99", "xruns", "deadline_misses", "latency_ms")}))
@@ -95,6 +101,7 @@ def cmd_live(args: argparse.Namespace) -> None:
         preset=args.preset, device=args.device, samplerate=args.samplerate, blocksize=args.blocksize,
         channels=args.channels, input_channels=args.input_channels, dsp=args.dsp, input_file=args.input_file,
         record=args.record, seconds=args.seconds, report=args.report, status=not args.quiet,
+        tail_seconds=args.tail,
     )
     _run_live(run_live, options)
 
@@ -133,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", type=Path, help="write the chain's output to this float WAV")
     p.add_argument("--seconds", type=float, help="stop after this many seconds (default: Ctrl-C, or the input file's end)")
     p.add_argument("--report", type=Path, help="write a JSON report of timings, xruns and latency")
+    p.add_argument("--tail", type=float, default=0.0, help="with --input-file: seconds to keep recording after it ends")
     p.add_argument("--quiet", action="store_true", help="no live status line")
     p.set_defaults(run=cmd_live)
 

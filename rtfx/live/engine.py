@@ -12,6 +12,7 @@ Threads:
 from __future__ import annotations
 
 import collections
+import gc
 import threading
 import time
 
@@ -39,6 +40,8 @@ class LiveEngine:
             input device (re-amping); the stream is then output-only.
         recorder: where the chain's output goes, if anywhere.
         crossfade_ms: length of the crossfade when a new chain is swapped in.
+        tail_seconds: after ``input_audio`` ends, keep streaming silence into the chain this
+            long (reverb tails) before ``finished`` is set.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class LiveEngine:
         input_audio: np.ndarray | None = None,
         recorder: Recorder | None = None,
         crossfade_ms: float = 50.0,
+        tail_seconds: float = 0.0,
     ) -> None:
         self.spec = ProcessSpec(samplerate, blocksize, channels, dsp)
         self.processor = BlockProcessor(chain, self.spec)
@@ -61,6 +65,7 @@ class LiveEngine:
         self.input_channels = [c - 1 for c in (input_channels or [1])]
         self._input_audio = input_audio
         self._position = 0  # frames of input_audio played (audio thread)
+        self._end = 0 if input_audio is None else len(input_audio) + int(tail_seconds * samplerate)
         self.finished = threading.Event()  # set when input_audio has played out
         self.stream_ended = threading.Event()  # set by PortAudio when the stream stops
         self._inbox: collections.deque = collections.deque()  # new processors, to the audio thread
@@ -75,6 +80,7 @@ class LiveEngine:
         self._thread_ready = False
         self.last_callback = 0.0  # time.monotonic() of the latest callback
         self.stream = self._open(device)
+        self._latency = self.stream.latency  # read once: PortAudio may hang on a dead device
 
     def _open(self, device):
         common = dict(
@@ -96,17 +102,27 @@ class LiveEngine:
         return self.processor.chain
 
     def start(self) -> None:
+        """Start streaming. Everything allocated so far is frozen out of the garbage
+        collector's reach, so a collection in the audio thread stays short."""
+        gc.collect()
+        gc.freeze()
         self.last_callback = time.monotonic()
         self.stream.start()
 
     def stop(self) -> None:
-        """Stop the stream (idempotent) and close the recorder."""
+        """Stop and close the stream, then close the recorder (idempotent)."""
         if not self.stream.closed:
-            try:
-                self.stream.stop()
-            except sd.PortAudioError:  # the device is gone: nothing left to stop
-                pass
+            self.stream.stop(ignore_errors=True)
             self.stream.close(ignore_errors=True)
+        self.abandon()
+
+    def abandon(self) -> None:
+        """Close the recorder (everything recorded is on disk) without touching the stream.
+
+        For a device that vanished mid-stream: PortAudio's JACK backend then hangs in
+        stop/abort/close and asserts in terminate, so the stream must be left alone (the
+        CLI exits the process without PortAudio's teardown).
+        """
         if self.recorder is not None:
             self.recorder.close()
             self.recorder = None
@@ -124,7 +140,7 @@ class LiveEngine:
     @property
     def latency_ms(self) -> dict:
         """Input, output and round-trip latency in ms (round trip adds one block)."""
-        latency = self.stream.latency
+        latency = self._latency
         inp, out = latency if isinstance(latency, tuple) else (0.0, latency)
         block = self.spec.blocksize / self.spec.samplerate
         return {
@@ -173,7 +189,7 @@ class LiveEngine:
         chain_in[: len(part)] = part  # a mono file broadcasts to every channel
         chain_in[len(part) :] = 0.0
         self._position += len(chain_in)
-        if self._position >= len(audio):
+        if self._position >= self._end:
             self.finished.set()
 
     def _run(self, chain_in: np.ndarray, outdata: np.ndarray, frames: int) -> None:

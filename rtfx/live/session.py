@@ -24,6 +24,11 @@ class LiveError(Exception):
     """A problem the user can fix (bad device, rate, file, preset); printed without traceback."""
 
 
+class DeviceLost(LiveError):
+    """The device vanished mid-stream. The recording and report are written; PortAudio is
+    left in a state where its teardown hangs, so the process should exit with ``os._exit``."""
+
+
 @dataclass
 class LiveOptions:
     """What ``rtfx live`` was asked for (see ``rtfx live --help``)."""
@@ -40,6 +45,7 @@ class LiveOptions:
     seconds: float | None = None
     report: Path | None = None
     status: bool = True
+    tail_seconds: float = 0.0
 
 
 def _status_line(engine: LiveEngine) -> str:
@@ -91,6 +97,7 @@ def run_live(opts: LiveOptions, out=sys.stderr) -> dict:
         engine = LiveEngine(
             chain, samplerate, opts.blocksize, opts.channels, device=device,
             input_channels=opts.input_channels, dsp=opts.dsp, input_audio=input_audio, recorder=recorder,
+            tail_seconds=opts.tail_seconds,
         )
     except (ValueError, sd.PortAudioError) as error:
         if recorder is not None:
@@ -110,7 +117,7 @@ def run_live(opts: LiveOptions, out=sys.stderr) -> dict:
     if opts.report:
         Path(opts.report).write_text(json.dumps(report, indent=2) + "\n")
     if error:
-        raise LiveError(error)
+        raise DeviceLost(error)
     return report
 
 
@@ -130,12 +137,15 @@ def _stream(engine: LiveEngine, opts: LiveOptions, out) -> str | None:
             if engine.finished.is_set():
                 break
             if engine.stream_ended.is_set() or now - engine.last_callback > STALL_SECONDS:
-                error = "the audio device stopped delivering blocks (disconnected?); recording kept"
+                error = "the audio device stopped delivering blocks (disconnected?); what was recorded is kept"
                 break
     except KeyboardInterrupt:
         pass
     finally:
-        engine.stop()
+        if error:
+            engine.abandon()
+        else:
+            engine.stop()
         if opts.status:
             print(file=out)
     return error
@@ -163,6 +173,7 @@ def run_demo(out=sys.stderr, seconds: float | None = None) -> dict:
     opts = LiveOptions(
         preset=preset, blocksize=blocksize, input_file=ASSETS / "audio" / "guitar_di.wav",
         record=Path("out/demo_live.wav"), report=Path("out/demo_report.json"), seconds=seconds,
+        tail_seconds=2.5,  # the hall's decay
     )
     print("rtfx demo: no sound device here; starting a virtual one (JACK dummy driver)", file=out)
     with JackDummyServer(samplerate=48000, period=blocksize):

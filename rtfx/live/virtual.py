@@ -15,6 +15,7 @@ that run on over all streams, see ``loopback``) and connects them to ``system:ca
 from __future__ import annotations
 
 import atexit
+import glob
 import itertools
 import os
 import shutil
@@ -68,10 +69,12 @@ class JackDummyServer:
         if self._jack("jack_wait", "-c", check=False).strip() == "running":
             raise RuntimeError(f"a JACK server named {self.name!r} is already running")
         import sounddevice as sd  # before jackd: a missing PortAudio must not leak a server
-        for realtime in (True, False):
+        for realtime in (True, False, False):
             ok, log = self._launch(jackd, realtime)
             if ok:
                 break
+            if "Failed to open server" in log:
+                _clear_stale_shm()
         else:
             tail = "\n".join(log.strip().splitlines()[-8:])
             raise RuntimeError(f"jackd did not start (server {self.name!r}):\n{tail}")
@@ -193,6 +196,27 @@ class JackDummyServer:
                 self.disconnect(other, dst)
             self.connect(src, dst)
         return pairs
+
+
+def _clear_stale_shm() -> None:
+    """Remove JACK's shared-memory files when no jackd runs at all.
+
+    A server killed with SIGKILL (a test of a vanished device does that) leaves its segments
+    registered; after a few, new servers fail with "Failed to open server".
+    """
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().split()
+        except (OSError, ValueError):
+            continue
+        if fields[1] == "(jackd)" and fields[2] != "Z":
+            return  # a live server may own them
+    for path in glob.glob("/dev/shm/jack*"):
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.remove(path)
 
 
 def _has_fifo_thread(pid: int) -> bool:
