@@ -79,11 +79,11 @@ def test_chain_swaps_and_parameter_changes_while_streaming(jack, tmp_path):
     engine = LiveEngine(preset_chain(2000), RATE, BLOCK, 2, device=device, input_audio=tone, recorder=recorder)
     engine.start()
     rng = np.random.default_rng(0)
-    for i in range(100):
+    for i in range(500):  # 500 parameter changes and 50 chain swaps in about 2.5 s
         engine.set_parameter(0, "freq_hz", float(rng.uniform(500, 8000)))
         if i % 10 == 0:
             engine.replace_chain(preset_chain(float(rng.uniform(500, 8000))))
-        time.sleep(0.02)
+        time.sleep(0.005)
     engine.finished.wait(5)
     engine.stop()
     out, _ = soundfile.read(tmp_path / "live.wav", dtype="float32", always_2d=True)
@@ -147,3 +147,50 @@ os._exit(0)
     assert result["code"] == 2 and "stopped delivering blocks" in result["err"], result
     recorded = soundfile.info(tmp_path / "cut.wav")
     assert 0.3 * RATE < recorded.frames < 3 * RATE
+
+
+class ImpulseThenThrough(rtfx.Effect):
+    """Test effect: passes its input through and adds one unit impulse at frame ``at``."""
+
+    type_name = "impulse_then_through"
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at, self.position = at, 0
+
+    def _process(self, x):
+        out = x.clone()
+        offset = self.at - self.position
+        if 0 <= offset < x.shape[-1]:
+            out[:, offset] += 1.0
+        self.position += x.shape[-1]
+        return out
+
+    def _reset(self):
+        self.position = 0
+
+
+def test_loopback_round_trip_matches_the_report(jack, tmp_path):
+    """Output wired back to input: the impulse returns after exactly the reported latency."""
+    import sounddevice as sd
+
+    from rtfx.live.engine import LiveEngine
+    from rtfx.live.recorder import Recorder
+
+    device = [i for i, d in enumerate(sd.query_devices()) if d["max_output_channels"] > 0][0]
+    start = RATE // 2
+    engine = LiveEngine(ImpulseThenThrough(start) | rtfx.Gain(gain_db=-6), RATE, BLOCK, 1, device=device,
+                        recorder=Recorder(tmp_path / "loop.wav", RATE, 1))
+    engine.start()
+    jack.loopback()
+    time.sleep(1.5)
+    engine.stop()
+    out, _ = soundfile.read(tmp_path / "loop.wav", dtype="float32")
+    # The warm-up runs before the stream, so the impulse leaves at frame `start` of the
+    # stream at -6 dB; it comes back through the chain -6 dB weaker after one round trip.
+    first = start + int(np.argmax(np.abs(out[start:])))
+    echo = first + 1 + int(np.argmax(np.abs(out[first + 1 :])))
+    measured_ms = (echo - first) / RATE * 1e3
+    gain = 10 ** (-6 / 20)
+    assert abs(out[first]) == pytest.approx(gain, rel=1e-6) and abs(out[echo]) == pytest.approx(gain**2, rel=1e-5)
+    assert measured_ms == pytest.approx(engine.latency_ms["round_trip"], abs=1e-3)  # reported in ms to 3 places

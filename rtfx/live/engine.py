@@ -139,14 +139,18 @@ class LiveEngine:
 
     @property
     def latency_ms(self) -> dict:
-        """Input, output and round-trip latency in ms (round trip adds one block)."""
+        """Input, output and round-trip latency in ms, as PortAudio reports them.
+
+        A duplex stream's latencies already include its own block buffering: the round trip
+        is input + output (measured exactly on a JACK loopback). An output-only stream
+        (re-amping a file) has no input side; its round trip is output + one block, what the
+        same settings cost in duplex.
+        """
         latency = self._latency
-        inp, out = latency if isinstance(latency, tuple) else (0.0, latency)
         block = self.spec.blocksize / self.spec.samplerate
-        return {
-            "input": round(inp * 1e3, 3), "output": round(out * 1e3, 3),
-            "round_trip": round((inp + out + block) * 1e3, 3),
-        }
+        inp, out = latency if isinstance(latency, tuple) else (0.0, latency)
+        round_trip = inp + out if isinstance(latency, tuple) else out + block
+        return {"input": round(inp * 1e3, 3), "output": round(out * 1e3, 3), "round_trip": round(round_trip * 1e3, 3)}
 
     # -- audio thread ------------------------------------------------------------------------
     def _duplex_callback(self, indata, outdata, frames, _time, status) -> None:
