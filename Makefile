@@ -10,7 +10,7 @@ setup:
 
 run: setup
 	@mkdir -p out
-	$(VENV)/bin/rtfx render assets/audio/guitar_di.wav out/guitar_demo.wav --preset assets/presets/guitar_demo.json --blocksize 64 --channels 2
+	$(VENV)/bin/rtfx demo
 
 test: setup
 	$(PY) -m pytest -q
