@@ -137,7 +137,7 @@ record = {str(tmp_path / "cut.wav")!r}
 deadline = time.monotonic() + 20
 while time.monotonic() < deadline and not (os.path.exists(record) and os.path.getsize(record) > 200_000):
     time.sleep(0.05)  # until about half a second is recorded: the stream is running
-server.process.kill()
+server.process.terminate()  # SIGTERM: the server goes, and cleans its shared memory
 _, err = live.communicate(timeout=30)
 print(json.dumps({{"code": live.returncode, "err": err}}), flush=True)
 os._exit(0)

@@ -76,10 +76,10 @@ def _load_input(opts: LiveOptions, samplerate: int) -> np.ndarray | None:
     return np.ascontiguousarray(audio.T)
 
 
-def run_live(opts: LiveOptions, out=sys.stderr) -> dict:
-    """Stream until ``seconds`` pass, the input file has played, Ctrl-C, or the device goes.
+def open_engine(opts: LiveOptions) -> tuple[LiveEngine, dict]:
+    """Load the preset, pick and check the device, open (not start) the engine.
 
-    Returns the report (also written to ``opts.report`` if given).
+    Returns the engine and what the report says about the set-up. Raises ``LiveError``.
     """
     try:
         chain = load_preset(opts.preset)
@@ -103,17 +103,24 @@ def run_live(opts: LiveOptions, out=sys.stderr) -> dict:
         if recorder is not None:
             recorder.close()
         raise LiveError(f"cannot open {info['name']!r}: {error}") from None
-    error = _stream(engine, opts, out)
-    report = {
+    setup = {
         "samplerate": samplerate, "blocksize": opts.blocksize, "channels": opts.channels,
         "dsp_device": opts.dsp, "preset": str(opts.preset),
         "device": {"name": info["name"], "hostapi": sd.query_hostapis(info["hostapi"])["name"], "index": device},
         "input_file": str(opts.input_file) if opts.input_file else None,
         "record": str(opts.record) if opts.record else None,
-        **engine.meters.summary(),
-        "latency_ms": engine.latency_ms,
-        "error": error,
     }
+    return engine, setup
+
+
+def run_live(opts: LiveOptions, out=sys.stderr) -> dict:
+    """Stream until ``seconds`` pass, the input file has played, Ctrl-C, or the device goes.
+
+    Returns the report (also written to ``opts.report`` if given).
+    """
+    engine, setup = open_engine(opts)
+    error = _stream(engine, opts, out)
+    report = {**setup, **engine.meters.summary(), "latency_ms": engine.latency_ms, "error": error}
     if opts.report:
         Path(opts.report).write_text(json.dumps(report, indent=2) + "\n")
     if error:
