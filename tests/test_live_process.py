@@ -52,6 +52,7 @@ def test_engine_process_streams_takes_commands_and_publishes_meters(jack, tmp_pa
     engine.set_bypass(2, True)
     engine.set_parameter(0, "no_such_parameter", 1.0)
     swap = rtfx.Chain(rtfx.Biquad("lowpass", freq_hz=3000), rtfx.Gain(gain_db=-3)).to_preset()
+    engine.replace_chain({"chain": [{"type": "biquad", "kind": "lowpass", "q": -1}]})  # refused, chain kept
     engine.replace_chain(swap)
     before = engine.meters()["blocks"]
     busy(0.5)  # the client is stuck: the engine goes on
@@ -64,6 +65,7 @@ def test_engine_process_streams_takes_commands_and_publishes_meters(jack, tmp_pa
     errors = [payload for kind, payload in engine.messages() if kind == "error"]
     assert report is not None and report["faults"] == 0
     assert any("unknown parameter 'no_such_parameter'" in e for e in errors)
+    assert any("chain: stage 0 (biquad): q = -1 is outside" in e for e in errors)
     recorded = soundfile.info(tmp_path / "out.wav")
     assert recorded.frames >= 3 * rate
 
