@@ -186,7 +186,7 @@ class LiveEngine:
             if len(sources) == 1:
                 chain_in[:] = indata[:, sources[0] : sources[0] + 1]
             else:
-                chain_in[:] = indata[:, sources]
+                np.take(indata, sources, axis=1, out=chain_in)  # no temporary array
             return
         audio, start = self._input_audio, self._position
         part = audio[start : start + len(chain_in)]
