@@ -194,3 +194,11 @@ def test_loopback_round_trip_matches_the_report(jack, tmp_path):
     gain = 10 ** (-6 / 20)
     assert abs(out[first]) == pytest.approx(gain, rel=1e-6) and abs(out[echo]) == pytest.approx(gain**2, rel=1e-5)
     assert measured_ms == pytest.approx(engine.latency_ms["round_trip"], abs=1e-3)  # reported in ms to 3 places
+
+
+def test_duplex_from_two_input_channels(jack, tmp_path, capsys):
+    code = main(["live", "--preset", PRESET, "--input-channels", "1,2", "--seconds", "0.5",
+                 "--report", str(tmp_path / "r.json"), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["faults"] == 0 and report["blocks"] > 0.3 * RATE / BLOCK
