@@ -40,6 +40,14 @@ def main(argv=None) -> int:
                             log=sys.stderr, subdir="quick" if args.quick else "")
     print(mpath.read_text())
     print(f"wrote {jpath} and {mpath}", file=sys.stderr)
+    try:
+        from .plots import plot_file
+    except ImportError as exc:   # matplotlib is optional (the `test` extra)
+        print(f"no plots ({exc}); pip install matplotlib, then "
+              f"python -m latency_bench.plots {jpath}", file=sys.stderr)
+    else:
+        for p in plot_file(jpath):
+            print(f"wrote {p}", file=sys.stderr)
     return 0
 
 

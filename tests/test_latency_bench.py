@@ -86,3 +86,35 @@ def test_cli_quick_arguments(tmp_path, monkeypatch):
     assert main(["--quick", "--dsp", "cpu", "--blocks", "5", "--warmup", "1", "--out", str(tmp_path)]) == 0
     doc = json.loads((tmp_path / "core.json").read_text())
     assert doc["settings"]["blocks"] == 5 and doc["cells"][0]["impls"]["rtfx-cpu"]["n"] == 5
+
+
+def test_plots_from_synthetic_core_json(tmp_path):
+    pytest.importorskip("matplotlib")
+    from latency_bench.plots import main as plots_main
+
+    def entry(p50, n=10):
+        return {"n": n, "p50_us": p50, "p99_us": p50 * 2, "max_us": p50 * 3}
+
+    cells = []
+    for frames in (64, 256):
+        deadline = frames / 48000 * 1e6
+        for ch in (2, 64):
+            cells.append({"kind": "iir", "frames": frames, "channels": ch, "taps": None,
+                          "deadline_us": deadline, "samplerate": 48000,
+                          "impls": {"rtfx-cpu": entry(20.0 * ch), "rtfx-cuda": entry(150.0),
+                                    "sosfilt": entry(50.0 * ch), "lfilter-cascade": entry(40.0 * ch)}})
+        for taps in (512, 96000):
+            cells.append({"kind": "fir", "frames": frames, "channels": 2, "taps": taps,
+                          "deadline_us": deadline, "samplerate": 48000,
+                          "impls": {"rtfx-cpu": entry(30.0), "lfilter": entry(taps / 10, n=3)},
+                          "speedup": {"rtfx-cpu": {"lfilter": {"p50": taps / 300}}}})
+    doc = {"machine": {"cpu": "Test CPU", "cores": 1, "torch": "x", "scipy": "y", "gpu": None},
+           "settings": {"machine_name": "test-machine", "devices": ["cpu", "cuda"], "blocks": 10,
+                        "torch_threads": 1},
+           "cells": cells}
+    jpath = tmp_path / "core.json"
+    jpath.write_text(json.dumps(doc))
+    assert plots_main([str(jpath)]) == 0
+    for name in ("iir_latency.png", "convolution_latency.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, name
