@@ -18,7 +18,7 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from .session import LiveOptions
+from .session import RECENT_BLOCKS, LiveOptions
 
 #: Layout of the shared meters (float64 slots).
 METER_FIELDS = ("blocks", "dsp_p50_us", "dsp_p99_us", "dsp_max_us", "deadline_us", "load_p99",
@@ -149,7 +149,7 @@ def _serve(conn, shm_name: str, options: dict) -> None:
 
 
 def _publish(engine, meters: np.ndarray) -> None:
-    summary = engine.meters.summary()
+    summary = engine.meters.summary(RECENT_BLOCKS)
     values = {
         "blocks": summary["blocks"], "dsp_p50_us": summary["dsp_us"]["p50"],
         "dsp_p99_us": summary["dsp_us"]["p99"], "dsp_max_us": summary["dsp_us"]["max"],

@@ -48,8 +48,12 @@ class LiveOptions:
     tail_seconds: float = 0.0
 
 
+#: Blocks the live status line and the engine process's meters summarise (~10 s at 128 frames).
+RECENT_BLOCKS = 4096
+
+
 def _status_line(engine: LiveEngine) -> str:
-    summary = engine.meters.summary()
+    summary = engine.meters.summary(RECENT_BLOCKS)
     dsp = summary["dsp_us"]
     return (
         f"dsp {dsp['p50']:7.1f} / {dsp['p99']:7.1f} / {dsp['max']:7.1f} us (p50/p99/max) "
