@@ -29,6 +29,6 @@ def test_deadline_misses_scale_with_the_block_length():
 
 def test_portaudio_flags_are_counted_as_xruns():
     meters = BlockMeters(48000, 128)
-    flags = dict(input_overflow=True, input_underflow=False, output_overflow=False, output_underflow=True, priming_output=False)
+    flags = dict(input_overflow=True, input_underflow=False, output_overflow=False, output_underflow=True)
     meters.add_status(SimpleNamespace(**flags))
     assert meters.xruns == 2 and meters.summary()["xrun_flags"]["output_underflow"] == 1

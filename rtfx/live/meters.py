@@ -27,7 +27,6 @@ class BlockMeters:
         self.input_underflows = 0
         self.output_overflows = 0
         self.output_underflows = 0
-        self.priming = 0
 
     def record(self, dsp_ns: int, frames: int) -> None:
         """One block's DSP time in nanoseconds (audio thread)."""
@@ -42,7 +41,6 @@ class BlockMeters:
         self.input_underflows += bool(status.input_underflow)
         self.output_overflows += bool(status.output_overflow)
         self.output_underflows += bool(status.output_underflow)
-        self.priming += bool(status.priming_output)
 
     @property
     def xruns(self) -> int:

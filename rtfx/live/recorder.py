@@ -61,11 +61,6 @@ class Recorder:
         while not self._stop.wait(0.1):
             self._drain()
 
-    @property
-    def frames(self) -> int:
-        """Frames recorded so far."""
-        return self._written
-
     def close(self) -> None:
         """Stop the writer, write what is left, close the file."""
         self._stop.set()

@@ -156,10 +156,6 @@ class JackDummyServer:
         """Names of all JACK ports (``client:port``) whose names contain every filter."""
         return [p for p in self._graph() if all(f in p for f in filters)]
 
-    def connections(self, port: str) -> list[str]:
-        """Ports connected to ``port``."""
-        return self._graph().get(port, [])
-
     def connect(self, source: str, dest: str) -> None:
         """Connect output port ``source`` to input port ``dest`` (both ``client:port``)."""
         self._jack("jack_connect", source, dest)
