@@ -59,6 +59,18 @@ def _point(ax, x, e: dict, style: dict, label=None, full_n=None):
                     fontsize=8, color=style["color"])
 
 
+def _series(ax, pts: list, name: str, full_n, values: list) -> None:
+    """One implementation's points ``(x, entry)`` joined by a faint line; p50/p99 into values."""
+    if not pts:
+        return
+    st = STYLE[name]
+    ax.plot([x for x, _ in pts], [e["p50_us"] for _, e in pts], "-", color=st["color"],
+            lw=1, alpha=0.45, zorder=2)
+    for i, (x, e) in enumerate(pts):
+        _point(ax, x, e, st, st["label"] if i == 0 else None, full_n)
+        values += [e["p50_us"], e["p99_us"]]
+
+
 def _log_limits(ax, values):
     lo, hi = min(values), max(values)
     ax.set_ylim(lo / 1.6, hi * 1.8)
@@ -79,16 +91,26 @@ def _finish(fig, axes, title, doc, path):
     fig.savefig(path, dpi=DPI)
 
 
-def plot_iir(doc: dict, path: Path) -> Path | None:
-    cells = [c for c in doc["cells"] if c["kind"] == "iir"]
+def _figure(doc: dict, kind: str, known: list, panel_key: str):
+    """Cells of ``kind``, the implementations present, one panel per value of ``panel_key``.
+
+    Returns ``(plt, cells, impls, panel values, fig, axes, blocks per cell)`` or None.
+    """
+    cells = [c for c in doc["cells"] if c["kind"] == kind]
     if not cells:
         return None
     plt = _pyplot()
-    impls = [n for n in IIR_IMPLS if any(n in c["impls"] for c in cells)]
-    chans = sorted({c["channels"] for c in cells})
-    full_n = doc.get("settings", {}).get("blocks")
-    fig, axes = plt.subplots(1, len(chans), figsize=FIGSIZE, sharey=True, squeeze=False)
-    axes = list(axes[0])
+    impls = [n for n in known if any(n in c["impls"] for c in cells)]
+    panels = sorted({c[panel_key] for c in cells})
+    fig, axes = plt.subplots(1, len(panels), figsize=FIGSIZE, sharey=True, squeeze=False)
+    return plt, cells, impls, panels, fig, list(axes[0]), doc.get("settings", {}).get("blocks")
+
+
+def plot_iir(doc: dict, path: Path) -> Path | None:
+    figure = _figure(doc, "iir", IIR_IMPLS, "channels")
+    if figure is None:
+        return None
+    plt, cells, impls, chans, fig, axes, full_n = figure
     values = []
     for ax, ch in zip(axes, chans):
         cs = sorted((c for c in cells if c["channels"] == ch), key=lambda c: c["frames"])
@@ -103,14 +125,7 @@ def plot_iir(doc: dict, path: Path) -> Path | None:
         for k, name in enumerate(impls):
             offset = 2 ** (0.09 * (k - (len(impls) - 1) / 2))  # side by side on the log x axis
             pts = [(c["frames"] * offset, c["impls"][name]) for c in cs if name in c["impls"]]
-            if not pts:
-                continue
-            st = STYLE[name]
-            ax.plot([p[0] for p in pts], [p[1]["p50_us"] for p in pts], "-", color=st["color"],
-                    lw=1, alpha=0.45, zorder=2)
-            for i, (x, e) in enumerate(pts):
-                _point(ax, x, e, st, st["label"] if i == 0 else None, full_n)
-                values += [e["p50_us"], e["p99_us"]]
+            _series(ax, pts, name, full_n, values)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xticks(frames)
@@ -137,16 +152,11 @@ def _ir_tick(c: dict) -> str:
 
 
 def plot_convolution(doc: dict, path: Path) -> Path | None:
-    cells = [c for c in doc["cells"] if c["kind"] == "fir"]
-    if not cells:
+    figure = _figure(doc, "fir", CONV_IMPLS, "frames")
+    if figure is None:
         return None
-    plt = _pyplot()
-    impls = [n for n in CONV_IMPLS if any(n in c["impls"] for c in cells)]
-    frames_all = sorted({c["frames"] for c in cells})
+    plt, cells, impls, frames_all, fig, axes, full_n = figure
     taps_all = sorted({c["taps"] for c in cells})
-    full_n = doc.get("settings", {}).get("blocks")
-    fig, axes = plt.subplots(1, len(frames_all), figsize=FIGSIZE, sharey=True, squeeze=False)
-    axes = list(axes[0])
     values = []
     for ax, fr in zip(axes, frames_all):
         cs = sorted((c for c in cells if c["frames"] == fr), key=lambda c: c["taps"])
@@ -159,15 +169,8 @@ def plot_convolution(doc: dict, path: Path) -> Path | None:
         values.append(deadline)
         for k, name in enumerate(impls):
             dx = 0.14 * (k - (len(impls) - 1) / 2)
-            pts = [(xs[c["taps"]] + dx, c["impls"][name], c) for c in cs if name in c["impls"]]
-            if not pts:
-                continue
-            st = STYLE[name]
-            ax.plot([p[0] for p in pts], [p[1]["p50_us"] for p in pts], "-", color=st["color"],
-                    lw=1, alpha=0.45, zorder=2)
-            for i, (x, e, c) in enumerate(pts):
-                _point(ax, x, e, st, st["label"] if i == 0 else None, full_n)
-                values += [e["p50_us"], e["p99_us"]]
+            pts = [(xs[c["taps"]] + dx, c["impls"][name]) for c in cs if name in c["impls"]]
+            _series(ax, pts, name, full_n, values)
         # how much faster rtfx (CPU) is than lfilter at p50, written under each group
         for c in cs:
             r = c.get("speedup", {}).get("rtfx-cpu", {}).get("lfilter", {}).get("p50")
