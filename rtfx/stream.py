@@ -56,8 +56,9 @@ class BlockProcessor:
         host_in = self._host_in[:, :frames]
         host_in.copy_(torch.from_numpy(indata).T)
         torch.nan_to_num_(host_in, nan=0.0, posinf=0.0, neginf=0.0)
-        x = self._device_in[:, :frames]
-        if x is not host_in:
+        x = host_in
+        if self._device_in is not self._host_in:  # GPU: one pinned copy to the device
+            x = self._device_in[:, :frames]
             x.copy_(host_in, non_blocking=True)
         y = self.chain.process(x)
         host_out = self._host_out[:, :frames]
