@@ -35,11 +35,30 @@ def run_in_steps(process, x: torch.Tensor, step: int, out: torch.Tensor) -> torc
 MIX = Param("mix", "", 0.0, 1.0, 1.0, doc="wet/dry balance: 0 = dry only, 1 = wet only")
 
 
+#: Every effect type by its preset ``type`` name; filled as subclasses are defined.
+REGISTRY: dict[str, type["Effect"]] = {}
+
+
 class Effect:
-    """Base class of every streaming effect (and of ``Chain``)."""
+    """Base class of every streaming effect (and of ``Chain``).
+
+    A subclass with a ``type_name`` registers itself in ``REGISTRY`` (presets, the CLI and the
+    GUI's palette are built from it). ``category`` groups it in the palette; ``fields`` gives
+    the JSON Schema of each construction field (``kind``, ``shape``...) not already described
+    in ``rtfx.preset_schema.FIELD_SCHEMAS``; ``example_args`` builds a typical instance.
+    """
 
     type_name: ClassVar[str] = ""
+    category: ClassVar[str] = ""
+    fields: ClassVar[dict[str, dict]] = {}
+    #: Constructor arguments of a typical instance (used by the GUI palette and the tests).
+    example_args: ClassVar[dict] = {}
     params: ClassVar[tuple[Param, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.type_name and cls.type_name != "chain":
+            REGISTRY[cls.type_name] = cls
     #: While a parameter ramps, blocks are processed in steps of this many frames, each with
     #: coefficients updated (16 frames keep a resonant filter sweep as smooth as per-sample).
     ramp_step: ClassVar[int] = 16
@@ -59,7 +78,7 @@ class Effect:
         if smoothed is None:
             known = ", ".join(self._smoothed)
             raise ValueError(f"{self.type_name}: unknown parameter {name!r} (known: {known})")
-        smoothed.target = smoothed.param.check(value)
+        smoothed.target = smoothed.param.check(value, self.type_name or type(self).__name__)
 
     def get(self, name: str) -> float:
         """The parameter's target value (what was last set)."""

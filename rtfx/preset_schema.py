@@ -36,7 +36,7 @@ def _stage_schema(type_name: str, cls) -> dict:
         "mix": {"type": "number", "minimum": 0, "maximum": 1},
     }
     for field in construction_fields(cls):
-        properties[field] = FIELD_SCHEMAS[field]
+        properties[field] = cls.fields.get(field) or FIELD_SCHEMAS[field]
     for param in cls.params:
         properties[param.name] = {
             "type": "number", "minimum": param.minimum, "maximum": param.maximum,

@@ -19,6 +19,7 @@ class Biquad(SosEffect):
     """
 
     type_name = "biquad"
+    category = "filter"
     params = (
         Param("freq_hz", "Hz", 10.0, 96000.0, 1000.0, scale="log", doc="centre or corner frequency"),
         Param("q", "", 0.025, 100.0, 0.7071, scale="log", doc="quality factor"),

@@ -29,6 +29,8 @@ class Convolution(Effect):
     """
 
     type_name = "convolution"
+    category = "cabinet"
+    example_args = {"taps": [0.5, 0.25, -0.125, 0.0625, -0.03125]}
     params = (Param("gain_db", "dB", -60.0, 24.0, 0.0, doc="output gain"),)
 
     def __init__(self, taps=None, file: str | Path | None = None, normalize: bool = False, **values: float) -> None:
@@ -83,3 +85,5 @@ class FIR(Convolution):
     """An FIR filter: taps inline or from a file (same engine as ``Convolution``)."""
 
     type_name = "fir"
+    category = "filter"
+    example_args = {"taps": [0.1, 0.2, 0.4, 0.2, 0.1]}

@@ -29,6 +29,7 @@ class Gain(Effect):
     """Multiply by ``10 ** (gain_db / 20)``; a change ramps sample by sample (no zipper)."""
 
     type_name = "gain"
+    category = "utility"
     params = (Param("gain_db", "dB", -120.0, 48.0, 0.0, doc="gain"),)
 
     def _prepare(self, spec: ProcessSpec) -> None:

@@ -55,6 +55,8 @@ class Sos(SosEffect):
     """
 
     type_name = "sos"
+    category = "filter"
+    example_args = {"sos": [[0.0675, 0.1349, 0.0675, 1.0, -1.143, 0.4128]]}
 
     def __init__(self, sos, **values: float) -> None:
         self._sos = check_sos(sos)

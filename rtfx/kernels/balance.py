@@ -11,7 +11,7 @@ whole high-order cascade at once breaks down (a 14th-order lowpass at 0.01 Nyqui
 Gramians spanning 1e-46..1e47), while a single section's Gramians are always well scaled.
 Gramians come from the doubling sum ``P = sum_k A^k B B^T A^kT`` (positive semi-definite, no
 Lyapunov solve to break down), then the square-root balancing algorithm. A section whose
-transform is ill-conditioned (first-order or FIR sections) keeps its DF2T basis.
+transform is ill-conditioned or wildly scaled (first-order, FIR or unity-gain sections) keeps its DF2T basis.
 """
 from __future__ import annotations
 
@@ -49,7 +49,10 @@ def _balance_section(one_sample: np.ndarray) -> np.ndarray:
     u, sigma, _ = np.linalg.svd(lq.T @ lp)
     sigma = np.maximum(sigma, 1e-12 * sigma.max())
     transform = ((u / np.sqrt(sigma)).T @ lq.T).T  # z = s @ T: the balanced coordinates
-    if not np.all(np.isfinite(transform)) or np.linalg.cond(transform) > MAX_CONDITION:
+    # A section that is (nearly) a plain gain, like a 0 dB peaking EQ, has Hankel singular
+    # values near zero: its balanced basis is well conditioned but scaled by up to 1e78.
+    scale = np.max(np.abs(transform)) if np.all(np.isfinite(transform)) else np.inf
+    if scale > MAX_CONDITION or scale * MAX_CONDITION < 1 or np.linalg.cond(transform) > MAX_CONDITION:
         return np.eye(2)
     return transform
 
