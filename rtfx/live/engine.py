@@ -23,7 +23,7 @@ import torch
 from ..effect import Effect
 from ..spec import ProcessSpec
 from ..stream import BlockProcessor
-from .meters import BlockMeters
+from .meters import BlockMeters, SignalTap
 from .recorder import Recorder
 
 
@@ -66,6 +66,9 @@ class LiveEngine:
         self._input_audio = input_audio
         self._position = 0  # frames of input_audio played (audio thread)
         self._end = 0 if input_audio is None else len(input_audio) + int(tail_seconds * samplerate)
+        self.loop_input = False  # True: input_audio plays round and round (the GUI's demo input)
+        self.input_tap = SignalTap(channels)  # the chain's input, for meters
+        self.output_tap = SignalTap(channels)  # what went to the device
         self.finished = threading.Event()  # set when input_audio has played out
         self.stream_ended = threading.Event()  # set by PortAudio when the stream stops
         self._inbox: collections.deque = collections.deque()  # new processors, to the audio thread
@@ -172,6 +175,8 @@ class LiveEngine:
             self._read_input(indata, chain_in)
             with torch.inference_mode():
                 self._run(chain_in, outdata, frames)
+            self.input_tap.push(chain_in)
+            self.output_tap.push(outdata)
             if self.recorder is not None:
                 self.recorder.push(outdata)
         except Exception:  # noqa: BLE001 - the audio thread must never raise
@@ -189,12 +194,24 @@ class LiveEngine:
                 np.take(indata, sources, axis=1, out=chain_in)  # no temporary array
             return
         audio, start = self._input_audio, self._position
+        if self.loop_input:
+            self._read_looped(audio, chain_in)
+            return
         part = audio[start : start + len(chain_in)]
         chain_in[: len(part)] = part  # a mono file broadcasts to every channel
         chain_in[len(part) :] = 0.0
         self._position += len(chain_in)
         if self._position >= self._end:
             self.finished.set()
+
+    def _read_looped(self, audio: np.ndarray, chain_in: np.ndarray) -> None:
+        filled = 0
+        while filled < len(chain_in):
+            start = self._position % len(audio)
+            part = audio[start : start + len(chain_in) - filled]
+            chain_in[filled : filled + len(part)] = part
+            filled += len(part)
+            self._position += len(part)
 
     def _run(self, chain_in: np.ndarray, outdata: np.ndarray, frames: int) -> None:
         if self._fading is None and self._inbox:

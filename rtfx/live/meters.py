@@ -80,3 +80,58 @@ class BlockMeters:
             "deadline_misses": self.deadline_misses,
             "faults": self.faults,
         }
+
+
+class SignalTap:
+    """The newest ``capacity`` frames of a signal, for level meters and a spectrum.
+
+    ``push`` belongs to the audio thread (a copy into a preallocated ring, no allocation);
+    ``latest`` may be called from any thread (a block pushed meanwhile may tear one read,
+    which a display shows for one frame at most).
+    """
+
+    def __init__(self, channels: int, capacity: int = 8192) -> None:
+        self._ring = np.zeros((capacity, channels), dtype=np.float32)
+        self.frames = 0  # frames pushed since the start (audio thread writes)
+
+    @property
+    def channels(self) -> int:
+        return self._ring.shape[1]
+
+    def push(self, block: np.ndarray) -> None:
+        """Append a ``(frames, channels)`` block (audio thread)."""
+        capacity, frames = len(self._ring), len(block)
+        start = self.frames % capacity
+        first = min(frames, capacity - start)
+        self._ring[start : start + first] = block[:first]
+        if first < frames:
+            self._ring[: frames - first] = block[first:]
+        self.frames += frames
+
+    def latest(self, frames: int) -> np.ndarray:
+        """A copy of the newest ``frames`` frames (fewer at the start), oldest first."""
+        capacity = len(self._ring)
+        frames = min(frames, capacity, self.frames)
+        end = self.frames % capacity
+        if frames <= end:
+            return self._ring[end - frames : end].copy()
+        return np.concatenate([self._ring[capacity - (frames - end) :], self._ring[:end]])
+
+
+def levels(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Peak and RMS (linear full scale) of each channel of ``(frames, channels)`` audio."""
+    if not len(frames):
+        return np.zeros(frames.shape[1]), np.zeros(frames.shape[1])
+    return np.abs(frames).max(axis=0), np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=0))
+
+
+def spectrum_db(frames: np.ndarray, size: int = 4096) -> np.ndarray:
+    """Magnitude spectrum (dBFS, ``size // 2 + 1`` bins) of the channel mean of the newest
+    ``size`` frames, Hann-windowed; a sine at full scale reads about 0 dB."""
+    mono = np.zeros(size)
+    if len(frames):
+        tail = frames[-size:].mean(axis=1)
+        mono[size - len(tail) :] = tail
+    window = np.hanning(size)
+    magnitude = np.abs(np.fft.rfft(mono * window)) * (2.0 / window.sum())
+    return 20.0 * np.log10(np.maximum(magnitude, 1e-7))

@@ -5,9 +5,14 @@ delays the callback. Here the GUI (or any client) talks to an engine process (mu
 spawn) through a pipe, and reads its meters from shared memory, polled at any rate without a
 lock (a torn read shows one stale number for one poll, never blocks the audio).
 
-Messages (client -> engine): ``("set", stage, name, value)``, ``("bypass", stage, flag)``,
-``("chain", preset_dict)``, ``("stop",)``. Replies (engine -> client): ``("started", info)``,
-``("error", message)``, ``("stopped", report)``.
+Messages (client -> engine): ``("set", stage, name, value)`` (``mix`` too), ``("bypass", stage,
+flag)``, ``("chain", preset_dict[, base_dir])``, ``("query",)``, ``("stop",)``. Replies (engine ->
+client): ``("started", info)``, ``("error", message)``, ``("state", preset_dict)`` (the chain
+playing now, answering ``query``), ``("stopped", report)``.
+
+Besides the scalar meters, shared memory holds the chain's input and output levels (peak and
+RMS per channel since the previous update), the output's spectrum, the newest blocks' DSP
+times and a tuner's reading when the chain has a ``tuner`` stage.
 """
 from __future__ import annotations
 
@@ -18,11 +23,29 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
+from .meters import levels, spectrum_db
 from .session import RECENT_BLOCKS, LiveOptions
 
 #: Layout of the shared meters (float64 slots).
 METER_FIELDS = ("blocks", "dsp_p50_us", "dsp_p99_us", "dsp_max_us", "deadline_us", "load_p99",
-                "xruns", "deadline_misses", "faults", "round_trip_ms", "alive")
+                "xruns", "deadline_misses", "faults", "round_trip_ms", "alive",
+                "channels", "updates", "tuner_hz", "tuner_level")
+MAX_CHANNELS = 8  # level meters kept for at most this many channels
+SPECTRUM_SIZE = 4096  # FFT length of the output spectrum (bins: SPECTRUM_SIZE // 2 + 1)
+HISTORY_BLOCKS = 1024  # newest blocks' DSP times kept for a plot
+_LAYOUT = {  # name: float64 slots, in this order
+    "scalars": len(METER_FIELDS), "levels": 4 * MAX_CHANNELS,
+    "spectrum": SPECTRUM_SIZE // 2 + 1, "history": HISTORY_BLOCKS,
+}
+
+
+def _views(buffer) -> dict[str, np.ndarray]:
+    """Named float64 arrays over the shared block (see ``_LAYOUT``)."""
+    views, offset = {}, 0
+    for name, size in _LAYOUT.items():
+        views[name] = np.ndarray((size,), dtype=np.float64, buffer=buffer, offset=8 * offset)
+        offset += size
+    return views
 
 
 class EngineProcess:
@@ -30,18 +53,21 @@ class EngineProcess:
 
     Args:
         options: what to stream (as for ``rtfx live``); ``status`` output is off.
+        loop_input: play ``options.input_file`` round and round until stopped (the GUI's
+            demo input) instead of once.
     """
 
-    def __init__(self, options: LiveOptions) -> None:
+    def __init__(self, options: LiveOptions, loop_input: bool = False) -> None:
         self.options = options
-        self._shm = shared_memory.SharedMemory(create=True, size=8 * len(METER_FIELDS))
-        self._meters = np.ndarray((len(METER_FIELDS),), dtype=np.float64, buffer=self._shm.buf)
-        self._meters[:] = 0.0
+        self._shm = shared_memory.SharedMemory(create=True, size=8 * sum(_LAYOUT.values()))
+        self._views = _views(self._shm.buf)
+        self._meters = self._views["scalars"]
+        self._shm.buf[:] = bytes(len(self._shm.buf))
         context = mp.get_context("spawn")
         self._conn, child = context.Pipe()
         self._received: list = []  # messages read from the pipe, not yet asked for
         self._process = context.Process(
-            target=_serve, args=(child, self._shm.name, asdict(options)), name="rtfx-engine", daemon=True
+            target=_serve, args=(child, self._shm.name, asdict(options), loop_input), name="rtfx-engine", daemon=True
         )
 
     def start(self, timeout: float = 30.0) -> dict:
@@ -65,9 +91,39 @@ class EngineProcess:
     def set_bypass(self, stage: int, bypass: bool) -> None:
         self._conn.send(("bypass", stage, bool(bypass)))
 
-    def replace_chain(self, preset: dict) -> None:
-        """Swap in the chain of ``preset`` (a preset document), crossfaded in the engine."""
-        self._conn.send(("chain", preset))
+    def replace_chain(self, preset: dict, base_dir: str | None = None) -> None:
+        """Swap in the chain of ``preset`` (a preset document), crossfaded in the engine;
+        its ``file`` fields are relative to ``base_dir`` (default: the engine's folder)."""
+        self._conn.send(("chain", preset) if base_dir is None else ("chain", preset, str(base_dir)))
+
+    def chain_state(self, timeout: float = 5.0) -> dict | None:
+        """The preset of the chain the engine plays now (None if it does not answer)."""
+        self._conn.send(("query",))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._receive(0.05)
+            for i, (kind, payload) in enumerate(self._received):
+                if kind == "state":
+                    del self._received[i]
+                    return payload
+        return None
+
+    def levels(self) -> dict[str, np.ndarray]:
+        """Peak and RMS (linear) per channel of the chain's input and output, measured over
+        the audio since the previous update: ``{"in_peak", "in_rms", "out_peak", "out_rms"}``."""
+        channels = int(self._meters[METER_FIELDS.index("channels")])
+        table = self._views["levels"].reshape(4, MAX_CHANNELS)[:, :channels].copy()
+        return dict(zip(("in_peak", "in_rms", "out_peak", "out_rms"), table))
+
+    def spectrum(self) -> np.ndarray:
+        """The output's magnitude spectrum in dBFS (``SPECTRUM_SIZE // 2 + 1`` bins up to
+        Nyquist), of the newest ``SPECTRUM_SIZE`` frames."""
+        return self._views["spectrum"].copy()
+
+    def dsp_history(self) -> np.ndarray:
+        """DSP time (us) of the newest blocks, oldest first (fewer at the start)."""
+        history = self._views["history"].copy()
+        return history[: min(len(history), int(self._meters[0]))]
 
     def meters(self) -> dict:
         """The engine's latest meters (updated ~10 times a second); never blocks."""
@@ -101,31 +157,37 @@ class EngineProcess:
 
     def close(self) -> None:
         """End the process (if still there) and free the shared memory."""
-        self._process.join(2.0)
+        self._views = self._meters = None  # views into the block must go before it closes
+        if self._process.pid is not None:
+            self._process.join(2.0)
         if self._process.is_alive():
             self._process.kill()
         self._shm.close()
         self._shm.unlink()
 
 
-def _serve(conn, shm_name: str, options: dict) -> None:
+def _serve(conn, shm_name: str, options: dict, loop_input: bool = False) -> None:
     """Engine side: open the stream, then serve commands and publish meters until stopped."""
     from ..preset import PresetError, chain_from_preset
     from .session import LiveError, open_engine
 
     shm = shared_memory.SharedMemory(name=shm_name)
-    meters = np.ndarray((len(METER_FIELDS),), dtype=np.float64, buffer=shm.buf)
+    views = _views(shm.buf)
+    meters = views["scalars"]
     try:
         engine, info = open_engine(LiveOptions(**options))
     except LiveError as error:
         conn.send(("error", str(error)))
+        del views, meters
         shm.close()
         return
+    engine.loop_input = loop_input
+    publisher = _Publisher(engine, views)
     engine.start()
     conn.send(("started", info))
     running = True
     while running:
-        if conn.poll(0.1):
+        if conn.poll(0.05):
             message = conn.recv()
             try:
                 if message[0] == "set":
@@ -133,19 +195,90 @@ def _serve(conn, shm_name: str, options: dict) -> None:
                 elif message[0] == "bypass":
                     engine.chain[message[1]].bypass = message[2]
                 elif message[0] == "chain":
-                    engine.replace_chain(chain_from_preset(message[1]))
+                    engine.replace_chain(chain_from_preset(*message[1:]))
+                elif message[0] == "query":
+                    conn.send(("state", _chain_state(engine.chain)))
                 elif message[0] == "stop":
                     running = False
             except (ValueError, IndexError, PresetError) as error:
                 conn.send(("error", f"{message[0]}: {error}"))
-        _publish(engine, meters)
+        publisher.publish()
         if engine.finished.is_set():
             running = False
     engine.stop()
-    _publish(engine, meters)
+    publisher.publish()
     meters[METER_FIELDS.index("alive")] = 0.0
     conn.send(("stopped", {**info, **engine.meters.summary(), "latency_ms": engine.latency_ms}))
+    del views, meters, publisher
     shm.close()
+
+
+def _chain_state(chain) -> dict:
+    """The playing chain as a preset, with each stage's current (ramped) values besides."""
+    from ..preset import preset_dict
+
+    state = preset_dict(chain)
+    for stage, effect in zip(state["chain"], chain):
+        stage["current"] = {name: effect.value(name) for name in effect.values}
+    return state
+
+
+def _tuner_reading(chain) -> tuple[float, float] | None:
+    """(frequency Hz, level) of the first ``tuner`` stage, if the chain has one that reads.
+
+    The tuner effect is young: its reading is looked for defensively (``frequency_hz``,
+    ``reading``), and anything unexpected reads as no tuner.
+    """
+    for effect in chain:
+        if getattr(effect, "type_name", "") != "tuner":
+            continue
+        try:
+            reading = getattr(effect, "reading", None)
+            if callable(reading):
+                reading = reading()
+            if isinstance(reading, dict):
+                hz = reading.get("frequency_hz", reading.get("freq_hz", 0.0))
+                level = reading.get("confidence", reading.get("level", 1.0))
+            elif isinstance(reading, (tuple, list)) and reading:
+                hz, level = reading[0], (reading[1] if len(reading) > 1 else 1.0)
+            else:
+                hz, level = getattr(effect, "frequency_hz", 0.0), 1.0
+            return float(hz or 0.0), float(level or 0.0)
+        except Exception:  # noqa: BLE001 - a reading must never stop the engine
+            return None
+    return None
+
+
+class _Publisher:
+    """Writes the engine's meters, levels, spectrum and tuner into the shared block."""
+
+    def __init__(self, engine, views: dict[str, np.ndarray]) -> None:
+        self.engine, self.views = engine, views
+        self._seen = 0  # output frames already measured
+        self._updates = 0
+
+    def publish(self) -> None:
+        engine, views = self.engine, self.views
+        _publish(engine, views["scalars"])
+        scalars = dict(zip(METER_FIELDS, range(len(METER_FIELDS))))
+        tap_in, tap_out = engine.input_tap, engine.output_tap
+        channels = min(tap_out.channels, MAX_CHANNELS)
+        fresh = max(min(tap_out.frames - self._seen, 8192), 1024)
+        self._seen = tap_out.frames
+        table = views["levels"].reshape(4, MAX_CHANNELS)
+        for row, tap in ((0, tap_in), (2, tap_out)):
+            peak, rms = levels(tap.latest(fresh)[:, :channels])
+            table[row, : len(peak)], table[row + 1, : len(rms)] = peak, rms
+        views["spectrum"][:] = spectrum_db(tap_out.latest(SPECTRUM_SIZE), SPECTRUM_SIZE)
+        times = engine.meters.dsp_times_us(HISTORY_BLOCKS)
+        views["history"][: len(times)] = times
+        tuner = _tuner_reading(engine.chain)
+        hz, level = tuner if tuner else (0.0, -1.0)
+        meters = views["scalars"]
+        meters[scalars["channels"]] = channels
+        meters[scalars["tuner_hz"]], meters[scalars["tuner_level"]] = hz, level
+        self._updates += 1
+        meters[scalars["updates"]] = self._updates
 
 
 def _publish(engine, meters: np.ndarray) -> None:
@@ -157,4 +290,4 @@ def _publish(engine, meters: np.ndarray) -> None:
         "xruns": summary["xruns"], "deadline_misses": summary["deadline_misses"],
         "faults": summary["faults"], "round_trip_ms": engine.latency_ms["round_trip"], "alive": 1.0,
     }
-    meters[:] = [values[field] for field in METER_FIELDS]
+    meters[: len(values)] = [values[field] for field in METER_FIELDS[: len(values)]]
