@@ -1,0 +1,153 @@
+"""A multi-channel delay line: write blocks, read them back at integer or fractional delays.
+
+The line is a linear buffer, not a ring: samples are written at ``now`` and ``now`` grows.
+When a block would not fit, the newest ``history`` samples are copied back to the start (one
+copy every ``history + max_block`` frames or so, never in the middle of a block that called
+``reserve``). So every read is a plain index into the buffer, never a modulo, and reads at a
+fixed delay are slices (views).
+
+Interpolation. A read at buffer position ``p`` (float) uses ``P`` taps starting at
+``floor(p) - (P/2 - 1)``; with ``mu = p - floor(p)`` the tap weights are a polynomial in
+``mu``::
+
+    w = [1, mu, mu^2, ..., mu^(P-1)] @ COEFFS[kind]        COEFFS: (P, P), rows = powers
+
+- ``linear``   (P = 2): ``(1 - mu) x0 + mu x1``.
+- ``lagrange`` (P = 4): the cubic through ``x-1, x0, x1, x2`` (maximally flat delay).
+- ``hermite``  (P = 4): Catmull-Rom (continuous slope: smoother under modulation).
+
+Every kind reproduces integer delays exactly (``mu = 0`` gives the weights ``[.., 1, ..]``).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+COEFFS = {
+    "linear": ((1.0, 0.0), (-1.0, 1.0)),
+    "lagrange": (
+        (0.0, 1.0, 0.0, 0.0),
+        (-1 / 3, -1 / 2, 1.0, -1 / 6),
+        (1 / 2, -1.0, 1 / 2, 0.0),
+        (-1 / 6, 1 / 2, -1 / 2, 1 / 6),
+    ),
+    "hermite": (
+        (0.0, 1.0, 0.0, 0.0),
+        (-0.5, 0.0, 0.5, 0.0),
+        (1.0, -2.5, 2.0, -0.5),
+        (-0.5, 1.5, -1.5, 0.5),
+    ),
+}
+INTERPOLATIONS = tuple(COEFFS)
+
+
+def tap_weights(kind: str, mu: float) -> list[float]:
+    """The ``P`` tap weights of ``kind`` for the fraction ``mu`` in [0, 1), as Python floats."""
+    rows = COEFFS[kind]
+    return [sum(row[j] * mu**power for power, row in enumerate(rows)) for j in range(len(rows))]
+
+
+class DelayLine:
+    """Delay memory for ``channels`` channels, float32 on ``device``, preallocated.
+
+    Args:
+        channels: number of channels.
+        max_delay: the longest delay that will be read, in samples (fractional allowed).
+        max_block: the longest block ``write`` gets.
+        device: torch device.
+        interpolation: one of ``INTERPOLATIONS``.
+        readers: the largest number of positions per channel one ``read`` gets (default
+            ``max_block``; e.g. ``voices * max_block`` for a multi-voice chorus).
+
+    Timing: a read for the sample written at index ``t`` with delay ``d`` is at position
+    ``t - d``; it needs the taps up to ``floor(t - d) + P/2``, so a delay of at least
+    ``min_delay = P/2`` samples only touches samples already written.
+    """
+
+    def __init__(self, channels: int, max_delay: float, max_block: int, device="cpu",
+                 interpolation: str = "hermite", readers: int | None = None) -> None:
+        if interpolation not in COEFFS:
+            raise ValueError(f"interpolation = {interpolation!r}; choose one of {', '.join(INTERPOLATIONS)}")
+        self.interpolation = interpolation
+        self.taps = len(COEFFS[interpolation])
+        self.min_delay = self.taps // 2
+        self.history = math.ceil(max_delay) + self.taps + 1
+        self.max_block = max_block
+        device = torch.device(device)
+        f32, f64 = dict(device=device, dtype=torch.float32), dict(device=device, dtype=torch.float64)
+        self.buffer = torch.zeros(channels, 2 * self.history + max_block, **f32)
+        self._windows = self.buffer.unfold(1, self.taps, 1)  # (ch, length - P + 1, P) view
+        readers = readers or max_block
+        self._coeffs = torch.tensor(COEFFS[interpolation], **f32)
+        self._powers = torch.arange(self.taps, **f32)
+        # Flat scratch, viewed as (channels, m, ...) per read so that every view is contiguous.
+        size = channels * readers
+        self._floor = torch.empty(size, **f64)
+        self._index = torch.empty(size, device=device, dtype=torch.long)
+        self._mu = torch.empty(size, **f32)
+        self._mu_powers = torch.empty(size * self.taps, **f32)
+        self._weights = torch.empty_like(self._mu_powers)
+        self._taps = torch.empty_like(self._mu_powers)
+        self.now = self.history
+
+    def reset(self) -> None:
+        """Silence the whole memory."""
+        self.buffer.zero_()
+        self.now = self.history
+
+    def reserve(self, frames: int) -> None:
+        """Make room for ``frames`` more samples (moves the newest ``history`` samples back)."""
+        if self.now + frames > self.buffer.shape[-1]:
+            keep = self.history
+            self.buffer[:, :keep].copy_(self.buffer[:, self.now - keep : self.now])
+            self.now = keep
+
+    def write(self, x: torch.Tensor) -> None:
+        """Append a block ``(channels, frames)``, ``frames <= max_block``."""
+        frames = x.shape[-1]
+        self.reserve(frames)
+        self.buffer[:, self.now : self.now + frames].copy_(x)
+        self.now += frames
+
+    def read_fixed(self, start: int, delay: float, frames: int, out: torch.Tensor) -> torch.Tensor:
+        """Samples ``start + i - delay`` for ``i < frames``: a weighted sum of ``P`` slices.
+
+        Args:
+            start: buffer index of the first output's time (e.g. ``now - frames`` after a
+                write, or ``now`` before one).
+            delay: in samples, ``>= min_delay`` behind anything not yet written.
+            out: ``(channels, >= frames)`` buffer; returns its ``(channels, frames)`` view.
+        """
+        position = start - delay
+        first = math.floor(position)
+        weights = tap_weights(self.interpolation, position - first)
+        first -= self.taps // 2 - 1
+        out = out[:, :frames]
+        taps = [(w, self.buffer[:, first + k : first + k + frames]) for k, w in enumerate(weights) if w != 0.0]
+        torch.mul(taps[0][1], taps[0][0], out=out)
+        for weight, tap in taps[1:]:
+            out.add_(tap, alpha=weight)
+        return out
+
+    def read(self, positions: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Interpolated samples at fractional buffer ``positions``.
+
+        Args:
+            positions: ``(channels, m)`` float64 buffer positions (``m`` up to ``readers``),
+                e.g. ``start + i - delay[i]``.
+            out: ``(channels, m)`` float32 result buffer (any contiguous view).
+        Returns:
+            ``out``.
+        """
+        channels, m = positions.shape
+        shape, taps = (channels, m, 1), (channels, m, self.taps)
+        floor = torch.floor(positions, out=self._floor[: channels * m].view(channels, m))
+        index = self._index[: channels * m].view(shape)
+        index.copy_(floor.unsqueeze(-1)).sub_(self.taps // 2 - 1)  # the first tap
+        mu = self._mu[: channels * m].view(shape)
+        mu.copy_(torch.sub(positions, floor, out=floor).unsqueeze(-1))  # the fraction, float32
+        values = torch.gather(self._windows, 1, index.expand(taps), out=self._taps[: channels * m * self.taps].view(taps))
+        powers = torch.pow(mu, self._powers, out=self._mu_powers[: channels * m * self.taps].view(taps))
+        weights = torch.matmul(powers, self._coeffs, out=self._weights[: channels * m * self.taps].view(taps))
+        return torch.sum(values.mul_(weights), dim=-1, out=out)
