@@ -1,0 +1,99 @@
+"""Feed-forward compressor with a soft knee, level detection in dB and a sidechain high-pass."""
+from __future__ import annotations
+
+import torch
+
+from ..design import design_biquad
+from ..effect import Effect
+from ..kernels.envelope import F64, AttackRelease, DbGain, LinkedLevel
+from ..kernels.iir import SosFilter
+from ..params import Param
+from ..spec import ProcessSpec
+
+#: The sidechain high-pass is off at this frequency (the bottom of its range).
+HPF_OFF_HZ = 20.0
+
+
+def soft_knee_reduction(level_db: torch.Tensor, threshold_db: float, ratio: float, knee_db: float,
+                        out: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
+    """Gain reduction in dB (>= 0) of the soft-knee static curve (Giannoulis et al. 2012).
+
+    With ``d = level - threshold`` and knee width ``W``, the output level is ``level`` below
+    the knee (``d < -W/2``), ``threshold + d / ratio`` above it (``d > W/2``) and
+    ``level + (1/ratio - 1) (d + W/2)^2 / (2W)`` inside. The reduction ``level - output`` is
+
+        (1 - 1/ratio) * (clamp(d + W/2, 0, W)^2 / (2W) + max(d - W/2, 0))
+
+    which covers all three regions at once (a hard knee is the limit of a tiny ``W``).
+    ``out`` and ``scratch``: buffers shaped like ``level_db``; returns ``out``.
+    """
+    width = max(knee_db, 1e-6)
+    slope = 1.0 - 1.0 / ratio
+    inside = torch.sub(level_db, threshold_db - width / 2, out=scratch)  # d + W/2
+    above = torch.sub(inside, width, out=out).clamp_(min=0.0)  # max(d - W/2, 0)
+    inside.clamp_(0.0, width).square_()
+    return torch.add(above.mul_(slope), inside, alpha=slope / (2 * width), out=out)
+
+
+class Compressor(Effect):
+    """Feed-forward compressor (stereo-linked peak detection; one gain for all channels).
+
+    Per sample: level ``20 log10 max_c |sidechain|`` -> soft-knee gain reduction ->
+    attack/release smoothing in dB (``AttackRelease``: a step in gain reduction reaches 63%
+    in ``attack_ms`` going up, ``release_ms`` going down) -> ``makeup_db - reduction``.
+
+    ``gain_reduction_db`` is a ``(1,)`` tensor on the device holding the reduction at the end
+    of the last block (for meters; read it off the audio thread).
+    """
+
+    type_name = "compressor"
+    category = "dynamics"
+    params = (
+        Param("threshold_db", "dB", -60.0, 0.0, -20.0, doc="level above which the gain is reduced"),
+        Param("ratio", "", 1.0, 20.0, 4.0, scale="log", doc="input dB change per output dB above the threshold"),
+        Param("knee_db", "dB", 0.0, 24.0, 6.0, doc="width of the soft knee around the threshold"),
+        Param("attack_ms", "ms", 0.1, 200.0, 10.0, scale="log", doc="time to 63% of a rise in gain reduction"),
+        Param("release_ms", "ms", 5.0, 2000.0, 100.0, scale="log", doc="time to 63% of a fall in gain reduction"),
+        Param("makeup_db", "dB", 0.0, 24.0, 0.0, doc="gain added after compression"),
+        Param("sidechain_hpf_hz", "Hz", HPF_OFF_HZ, 1000.0, HPF_OFF_HZ, scale="log",
+              doc="high-pass on the detector (20 Hz: off), so bass does not pump the gain"),
+    )
+
+    def _prepare(self, spec: ProcessSpec) -> None:
+        frames, device = spec.blocksize, spec.device
+        self._level = LinkedLevel(spec.channels, frames, device)
+        self._reduction = torch.empty(frames, dtype=F64, device=device)
+        self._scratch = torch.empty(frames, dtype=F64, device=device)
+        self._smoother = AttackRelease(frames, device)
+        self._gain = DbGain(spec.channels, frames, device)
+        self._hpf = SosFilter(self._hpf_sections(), spec.channels, frames, device)
+        self._times = None
+
+    def _hpf_sections(self):
+        return design_biquad("highpass", self.value("sidechain_hpf_hz"), self.spec.samplerate, 0.7071)
+
+    def _update(self) -> None:
+        times = (self.value("attack_ms") * 1e-3, self.value("release_ms") * 1e-3)
+        if times != self._times:
+            self._smoother.set_times(*times, self.spec.samplerate)
+            self._times = times
+        if self.value("sidechain_hpf_hz") > HPF_OFF_HZ:
+            self._hpf.set_sos(self._hpf_sections(), rebalance=not self.ramping)
+
+    def _reset(self) -> None:
+        self._smoother.reset()
+        self._hpf.reset()
+
+    @property
+    def gain_reduction_db(self) -> torch.Tensor:
+        """Gain reduction in dB at the end of the last block, ``(1,)`` float64."""
+        return self._smoother.state
+
+    def _process(self, x: torch.Tensor) -> torch.Tensor:
+        frames = x.shape[-1]
+        sidechain = self._hpf.process(x) if self.value("sidechain_hpf_hz") > HPF_OFF_HZ else x
+        reduction = soft_knee_reduction(
+            self._level.process(sidechain), self.value("threshold_db"), self.value("ratio"),
+            self.value("knee_db"), self._reduction[:frames], self._scratch[:frames],
+        )
+        return self._gain.process(x, self._smoother.process(reduction), self.value("makeup_db"))
