@@ -1,0 +1,176 @@
+"""Overdrive, distortion and fuzz: a static waveshaper run at 1, 2, 4 or 8 times the sample rate.
+
+Per block (``C`` channels, ``n`` frames)::
+
+    x -> * drive (ramped per sample) -> up by L -> f(u + bias) - f(bias) -> down by L
+      -> DC blocker (10 Hz) + tone low-pass (RBJ, Q 0.7071), one SOS cascade -> * level
+
+Shapers ``f``: overdrive ``tanh(u)``; distortion ``tanh(u)`` for ``u >= 0`` and ``tanh(2u)/2``
+below (a diode pair with unequal forward voltages: the negative half clips at half the level,
+which adds even harmonics); fuzz ``u / (1 + u^4)^(1/4)`` (a hard knee at +-1), biased by default. Subtracting ``f(bias)``
+keeps silence silent; the DC blocker removes the DC an asymmetric shaper makes from a signal.
+
+Up/down sampling is ``rtfx.kernels.oversample.Oversampler``: linear phase, so the output is
+delayed by ``latency`` frames (82 for L = 2, 4, 8; 0 for L = 1). ``mix`` blends with the
+undelayed input, so with ``oversample > 1`` a mix below 1 combs slightly; keep it at 1.
+
+Aliasing, measured by ``tests/test_drive.py`` (5 kHz sine, peak 0.5, at 48 kHz; largest
+component that is not a harmonic of 5 kHz, relative to the fundamental, Hann-windowed FFT of
+one steady second; drive 18 dB, bias 0, tone 20 kHz)::
+
+    oversample       1       2       4       8
+    overdrive    -40 dB  -62 dB  -93 dB  -122 dB
+    distortion   -36 dB  -58 dB  -84 dB  -117 dB
+    fuzz         -29 dB  -42 dB  -55 dB   -67 dB    (hard clip: harmonics fall only as 1/k)
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..design import design_biquad
+from ..effect import Effect
+from ..kernels.iir import SosFilter
+from ..kernels.oversample import FACTORS, Oversampler, check_factor, latency_frames
+from ..params import Param
+from ..spec import ProcessSpec
+from .gain import apply_gain, db_to_linear
+from .utility import dc_blocker_section
+
+DC_BLOCK_HZ = 10.0
+TONE_Q = 0.7071
+
+
+def drive_params(drive_db: float, bias: float, tone_hz: float, level_db: float) -> tuple[Param, ...]:
+    """The four parameters of a drive, with the given defaults."""
+    return (
+        Param("drive_db", "dB", 0.0, 48.0, drive_db, doc="gain into the clipper"),
+        Param("bias", "", -0.5, 0.5, bias, doc="offset added before the clipper (asymmetry)"),
+        Param("tone_hz", "Hz", 500.0, 20000.0, tone_hz, scale="log", doc="post-clip low-pass corner"),
+        Param("level_db", "dB", -48.0, 12.0, level_db, doc="output level"),
+    )
+
+
+class Drive(Effect):
+    """Base of the drives: oversampled waveshaper, DC blocker, tone and level.
+
+    Args:
+        oversample: 1, 2, 4 or 8; the shaper runs at this multiple of the sample rate.
+
+    Subclasses implement ``shape_(u, bias, scratch)`` (in place on ``u``, returns it) and
+    ``curve(bias)``, the shaper's value at ``u = bias`` as a Python float.
+    """
+
+    category = "drive"
+    fields = {"oversample": {"type": "integer", "enum": list(FACTORS)}}
+    example_args = {"oversample": 4}
+
+    def __init__(self, oversample: int = 4, **values: float) -> None:
+        self.oversample = check_factor(oversample, f"{self.type_name}: oversample")
+        super().__init__(**values)
+
+    @property
+    def latency(self) -> int:
+        """Frames by which the output lags the input (the oversampling filters)."""
+        return latency_frames(self.oversample)
+
+    def shape_(self, u: torch.Tensor, bias: float, scratch: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def curve(self, u: float) -> float:
+        raise NotImplementedError
+
+    def design(self) -> np.ndarray:
+        """DC blocker and tone low-pass as ``(2, 6)`` sections for the current parameters."""
+        rate = self.spec.samplerate
+        tone = min(self.value("tone_hz"), 0.45 * rate)
+        return np.vstack([dc_blocker_section(DC_BLOCK_HZ, rate), design_biquad("lowpass", tone, rate, TONE_Q)])
+
+    def _prepare(self, spec: ProcessSpec) -> None:
+        f32 = dict(device=spec.device, dtype=spec.dtype)
+        factor = self.oversample
+        self._driven = torch.empty(spec.channels, spec.blocksize, **f32)
+        self._scratch = torch.empty(spec.channels, spec.blocksize * factor, **f32)
+        self._out = torch.empty(spec.channels, spec.blocksize, **f32)
+        self._resampler = Oversampler(factor, spec.channels, spec.blocksize, spec.device) if factor > 1 else None
+        self.sections = self._applied = self.design()
+        self._post = SosFilter(self.sections, spec.channels, spec.blocksize, spec.device)
+        self._reset()
+
+    def _update(self) -> None:
+        sections = self.design()
+        if not np.array_equal(sections, self.sections):
+            self.sections = sections
+
+    def _reset(self) -> None:
+        if self._resampler is not None:
+            self._resampler.reset()
+        self._post.reset()
+        self._drive = db_to_linear(self.value("drive_db"))
+        self._level = db_to_linear(self.value("level_db"))
+
+    def _process(self, x: torch.Tensor) -> torch.Tensor:
+        frames = x.shape[-1]
+        start, self._drive = self._drive, db_to_linear(self.value("drive_db"))
+        scale = self._drive if start == self._drive else self._linear_ramp(start, self._drive, frames)
+        u = torch.mul(x, scale, out=self._driven[:, :frames])
+        if self._resampler is not None:
+            u = self._resampler.up(u)
+        bias = self.value("bias")
+        u = self.shape_(u, bias, self._scratch[:, : u.shape[-1]]).sub_(self.curve(bias))
+        if self._resampler is not None:
+            u = self._resampler.down(u)
+        if self._applied is not self.sections:
+            self._post.set_sos(self.sections, rebalance=not self.ramping)
+            self._applied = self.sections
+        start, self._level = self._level, db_to_linear(self.value("level_db"))
+        return apply_gain(self, self._post.process(u), start, self._level, self._out)
+
+    def _preset_fields(self) -> dict:
+        return {"oversample": self.oversample}
+
+
+class Overdrive(Drive):
+    """Soft clipping: ``tanh``."""
+
+    type_name = "overdrive"
+    params = drive_params(drive_db=18.0, bias=0.0, tone_hz=6000.0, level_db=-6.0)
+
+    def shape_(self, u, bias, scratch):
+        return u.add_(bias).tanh_()
+
+    def curve(self, u: float) -> float:
+        return math.tanh(u)
+
+
+class Distortion(Drive):
+    """Asymmetric diode-style clipping: ``tanh(u)`` above 0, ``tanh(2u)/2`` below."""
+
+    type_name = "distortion"
+    params = drive_params(drive_db=24.0, bias=0.0, tone_hz=5000.0, level_db=-6.0)
+
+    def shape_(self, u, bias, scratch):
+        u.add_(bias)
+        negative = torch.mul(u, 2.0, out=scratch).tanh_().clamp_(max=0.0)
+        return u.tanh_().clamp_(min=0.0).add_(negative, alpha=0.5)
+
+    def curve(self, u: float) -> float:
+        return math.tanh(u) if u >= 0 else 0.5 * math.tanh(2 * u)
+
+
+class Fuzz(Drive):
+    """Hard-knee clipping of a biased signal: ``u / (1 + u^4)^(1/4)``, flat at +-1 beyond the
+    knee like a hard clip, but smooth, so its harmonics fall fast enough to oversample."""
+
+    type_name = "fuzz"
+    params = drive_params(drive_db=30.0, bias=0.2, tone_hz=4000.0, level_db=-6.0)
+
+    def shape_(self, u, bias, scratch):
+        u.add_(bias)
+        fourth = torch.mul(u, u, out=scratch)
+        return u.mul_(fourth.square_().add_(1.0).pow_(-0.25))
+
+    def curve(self, u: float) -> float:
+        return u / (1 + u**4) ** 0.25
