@@ -1,0 +1,229 @@
+"""A tuner: pitch detection on the input (McLeod's NSDF), the signal passes through untouched.
+
+Every ``hop`` samples of absolute stream time (1024 at 48 kHz), the last ``window`` samples
+(4096 at 48 kHz; both scale with the rate in powers of two) are analysed, whatever the block
+partition; the reading depends only on the samples, never on where the blocks fell.
+
+The method (McLeod & Wyvill 2005, "A smarter way to find pitch"), with x the window, all
+channels together, and W its length:
+
+    r(tau) = sum_c sum_{j < W - tau} x_c[j] x_c[j + tau]          (autocorrelation, by FFT)
+    m(tau) = sum_c sum_{j < W - tau} x_c[j]^2 + x_c[j + tau]^2    (energy, by a cumulative sum)
+    n(tau) = 2 r(tau) / m(tau)                                     (NSDF, in [-1, 1])
+
+``n`` is 1 at a lag that repeats the signal exactly. In every positive lobe of ``n`` after the
+first (the one around lag 0) the highest point is a key maximum; the first key maximum within
+``0.9`` of the highest is the period (the factor keeps a strong later lobe from turning a note
+into its lower octave). A parabola through that point and its neighbours gives the period to a
+fraction of a sample and the peak height, the *clarity*. A window quieter than
+``SILENCE_DBFS`` or less clear than ``MIN_CLARITY`` reads as no pitch.
+
+Everything is tensor ops of fixed shape into preallocated buffers (no per-sample Python, no
+host sync). Which blocks run an analysis depends on the frame counter (a Python int), so on a
+GPU the work differs from block to block (one CUDA graph cannot capture it).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..effect import Effect
+from ..params import Param
+from ..spec import ProcessSpec
+
+NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+#: Lowest and highest detected fundamentals, Hz (a bass's low E1 is 41.2 Hz; E6 is 1319 Hz).
+MIN_HZ, MAX_HZ = 40.0, 2000.0
+#: A key maximum within this fraction of the highest one may be the period (McLeod's k).
+PEAK_RATIO = 0.9
+#: Below this NSDF peak height the window reads as no pitch (white noise peaks near 0.1).
+MIN_CLARITY = 0.8
+#: Below this RMS level (dBFS) the window reads as silence.
+SILENCE_DBFS = -65.0
+
+
+@dataclass(frozen=True)
+class TunerReading:
+    """One pitch reading.
+
+    ``frequency_hz``, ``note`` (``"C"``...``"B"``, sharps), ``octave`` (scientific: A4 = 440
+    Hz) and ``cents`` (deviation from the nearest equal-tempered note, -50..+50, against
+    ``reference_hz``) are None when there is no pitch (silence, noise, chords without a clear
+    common period). ``clarity`` is the NSDF peak (0..1), ``level_dbfs`` the window's RMS level
+    and ``frame`` the absolute frame index at which the analysed window ends.
+    """
+
+    has_pitch: bool
+    frequency_hz: float | None
+    note: str | None
+    octave: int | None
+    cents: float | None
+    clarity: float
+    level_dbfs: float
+    frame: int
+
+
+def name_pitch(frequency_hz: float, reference_hz: float = 440.0) -> tuple[str, int, float]:
+    """``(note, octave, cents)`` of a frequency: the nearest equal-tempered note and the offset."""
+    midi = 69 + 12 * math.log2(frequency_hz / reference_hz)
+    nearest = round(midi)
+    return NOTE_NAMES[nearest % 12], nearest // 12 - 1, 100 * (midi - nearest)
+
+
+class Tuner(Effect):
+    """Pitch detection (McLeod NSDF) for tuning; the audio passes through unchanged.
+
+    ``reading()`` (any thread) returns the latest ``TunerReading``. Params: ``reference_hz``,
+    the frequency of A4 that notes and cents are named against.
+    """
+
+    type_name = "tuner"
+    category = "analysis"
+    params = (
+        Param("reference_hz", "Hz", 415.0, 466.0, 440.0, ramp_ms=0.0, doc="concert pitch: the frequency of A4"),
+    )
+
+    # -- audio thread ----------------------------------------------------------------------
+    def _prepare(self, spec: ProcessSpec) -> None:
+        scale = 2 ** max(0, round(math.log2(spec.samplerate / 48000)))
+        self.window, self.hop = 4096 * scale, 1024 * scale
+        self._min_lag = max(2, math.floor(spec.samplerate / MAX_HZ))
+        self._max_lag = min(self.window // 2, math.ceil(spec.samplerate / MIN_HZ))
+        lags = self._max_lag + 2  # n(tau) for tau = 0 .. max_lag + 1 (the parabola's right point)
+        w, c, dev, f32 = self.window, spec.channels, spec.device, spec.dtype
+        # Two lines of [last `window` samples | new block]; each block shifts into the other one.
+        self._lines = [torch.zeros(c, w + spec.blocksize, device=dev, dtype=f32) for _ in range(2)]
+        # Analysis buffers.
+        self._spectrum = torch.empty(c, w + 1, device=dev, dtype=torch.complex64)
+        self._spectrum_sq = torch.empty(c, w + 1, 2, device=dev, dtype=f32)
+        self._power_c = torch.empty(c, w + 1, device=dev, dtype=f32)
+        self._power = torch.empty(w + 1, device=dev, dtype=f32)
+        self._acf = torch.empty(2 * w, device=dev, dtype=f32)
+        self._squares = torch.empty(c, w, device=dev, dtype=f32)
+        self._energy = torch.zeros(w + 1, device=dev, dtype=f32)  # [0, cumsum of squares]
+        self._reversed = torch.arange(w, w - lags, -1, device=dev)  # W - tau
+        self._m = torch.empty(lags, device=dev, dtype=f32)
+        self._nsdf = torch.empty(lags, device=dev, dtype=f32)
+        self._positive = torch.empty(lags, device=dev, dtype=torch.bool)
+        self._positive_f = torch.empty(lags, device=dev, dtype=f32)
+        self._energy_sum = torch.empty(w, device=dev, dtype=f32)
+        self._rise = torch.empty(lags, device=dev, dtype=f32)
+        self._lobe_f = torch.empty(lags, device=dev, dtype=f32)
+        self._lobe = torch.empty(lags, device=dev, dtype=torch.long)
+        self._lobe_top = torch.empty(lags + 1, device=dev, dtype=f32)
+        self._top_here = torch.empty(lags, device=dev, dtype=f32)
+        self._mask_u8 = torch.empty(lags, device=dev, dtype=torch.uint8)
+        self._score = torch.empty(lags, device=dev, dtype=f32)
+        self._minus_one = torch.tensor(-1.0, device=dev, dtype=f32)
+        self._mask = torch.empty(lags, device=dev, dtype=torch.bool)
+        self._flag = torch.empty(lags, device=dev, dtype=torch.bool)
+        self._lag_ok = torch.zeros(lags, device=dev, dtype=torch.bool)
+        self._lag_ok[self._min_lag : self._max_lag + 1] = True
+        self._peak = torch.empty((), device=dev, dtype=torch.long)
+        self._three = torch.empty(3, device=dev, dtype=torch.long)
+        self._offsets = torch.tensor([-1, 0, 1], device=dev)
+        self._y = torch.empty(3, device=dev, dtype=f32)
+        self._tmp = torch.empty(6, device=dev, dtype=f32)
+        self._ok = torch.empty(3, device=dev, dtype=torch.bool)
+        # The reading: [frequency Hz, clarity, RMS level, has pitch (0/1)].
+        self._result = torch.zeros(4, device=dev, dtype=torch.float64)
+        self._host = self._result if dev.type == "cpu" else torch.zeros(4, dtype=torch.float64, pin_memory=True)
+        self._reset()
+
+    def _reset(self) -> None:
+        for line in self._lines:
+            line.zero_()
+        self._result.zero_()
+        if self._host is not self._result:
+            self._host.zero_()
+        self._side = 0
+        self._frame = 0  # absolute index of the next input frame
+        self._analysed_at = 0  # absolute frame at which the last analysed window ends
+
+    def _process(self, x: torch.Tensor) -> torch.Tensor:
+        frames, w = x.shape[-1], self.window
+        line = self._lines[self._side]
+        line[:, w : w + frames].copy_(x)
+        boundary = (self._frame + frames) // self.hop * self.hop
+        if boundary > self._frame:  # the last hop boundary inside this block
+            offset = boundary - self._frame
+            self._analyse(line[:, offset : offset + w])
+            self._analysed_at = boundary
+        self._side = 1 - self._side
+        self._lines[self._side][:, :w].copy_(line[:, frames : frames + w])
+        self._frame += frames
+        return x
+
+    def _analyse(self, window: torch.Tensor) -> None:
+        """Write the pitch of ``window`` ``(channels, W)`` into ``self._result``."""
+        w, lags = self.window, self._m.shape[0]
+        # r(tau): inverse FFT of the power spectrum summed over channels (zero-padded to 2W).
+        torch.fft.rfft(window, n=2 * w, out=self._spectrum)
+        spectrum = torch.view_as_real(self._spectrum)
+        torch.mul(spectrum, spectrum, out=self._spectrum_sq)
+        torch.sum(self._spectrum_sq, dim=2, out=self._power_c)
+        torch.sum(self._power_c, dim=0, out=self._power)
+        torch.fft.irfft(self._power, n=2 * w, out=self._acf)
+        # m(tau) = E[W] - E[tau] + E[W - tau], with E the cumulative energy (E[0] = 0).
+        torch.mul(window, window, out=self._squares)
+        torch.sum(self._squares, 0, out=self._energy_sum)
+        torch.cumsum(self._energy_sum, 0, out=self._energy[1:])
+        total = self._energy[w]
+        torch.index_select(self._energy, 0, self._reversed, out=self._m)
+        self._m.sub_(self._energy[:lags]).add_(total).clamp_(min=1e-20)
+        nsdf = torch.div(self._acf[:lags], self._m, out=self._nsdf).mul_(2)
+        # Lobes: number the runs of positive n(tau) (lobe 1 holds lag 0); top of each lobe.
+        torch.gt(nsdf, 0, out=self._positive)
+        self._positive_f.copy_(self._positive)
+        self._rise[0] = 1
+        torch.sub(self._positive_f[1:], self._positive_f[:-1], out=self._rise[1:]).clamp_(min=0)
+        torch.cumsum(self._rise, 0, out=self._lobe_f)
+        self._lobe.copy_(self._lobe_f)
+        torch.where(self._positive, nsdf, self._minus_one, out=self._score)
+        self._lobe_top.fill_(-1.0).scatter_reduce_(0, self._lobe, self._score, "amax")
+        # Key maxima: tops of positive lobes after the first, within the lag range.
+        torch.gather(self._lobe_top, 0, self._lobe, out=self._top_here)
+        torch.eq(self._score, self._top_here, out=self._mask)
+        self._mask.logical_and_(self._positive).logical_and_(self._lag_ok)
+        self._mask.logical_and_(torch.gt(self._lobe, 1, out=self._flag))
+        self._score.masked_fill_(self._mask.logical_not_(), -1.0)
+        # The first key maximum within PEAK_RATIO of the highest.
+        best = torch.amax(self._score, 0, out=self._tmp[4])
+        torch.ge(self._score, torch.mul(best, PEAK_RATIO, out=self._tmp[5]), out=self._mask)
+        torch.argmax(self._mask_u8.copy_(self._mask), 0, out=self._peak)
+        # Parabola through the peak and its neighbours: offset d in [-1, 1], height.
+        torch.add(self._offsets, self._peak, out=self._three).clamp_(0, lags - 1)
+        torch.gather(nsdf, 0, self._three, out=self._y)
+        left, top, right = self._y[0], self._y[1], self._y[2]
+        curvature = torch.sub(left, top, out=self._tmp[0]).add_(right).sub_(top).clamp_(max=-1e-12)
+        slope = torch.sub(left, right, out=self._tmp[1])
+        d = torch.div(slope, curvature, out=self._tmp[2]).mul_(0.5).clamp_(-1, 1)
+        period = torch.add(self._peak, d, out=self._tmp[3]).clamp_(min=1)
+        clarity = slope.mul_(d).mul_(-0.25).add_(top).clamp_(max=1)
+        self._result[0].copy_(period).reciprocal_().mul_(self.spec.samplerate)
+        self._result[1].copy_(clarity)
+        self._result[2].copy_(total).div_(w * window.shape[0]).sqrt_()
+        silence = (10 ** (SILENCE_DBFS / 20)) ** 2 * w * window.shape[0]
+        torch.ge(clarity, MIN_CLARITY, out=self._ok[0])
+        torch.gt(best, 0, out=self._ok[1])
+        torch.ge(total, silence, out=self._ok[2])
+        self._result[3].copy_(self._ok[0]).mul_(self._ok[1]).mul_(self._ok[2])
+        if self._host is not self._result:
+            self._host.copy_(self._result, non_blocking=True)
+
+    # -- any thread --------------------------------------------------------------------------
+    def reading(self) -> TunerReading:
+        """The latest reading (any thread; copies 4 numbers, never waits for the GPU).
+
+        Before ``prepare`` and before the first analysis it reads as no pitch.
+        """
+        if self.spec is None:
+            return TunerReading(False, None, None, None, None, 0.0, -math.inf, 0)
+        frequency, clarity, rms, has_pitch = self._host.tolist()
+        level = 20 * math.log10(rms) if rms > 0 else -math.inf
+        if not has_pitch:
+            return TunerReading(False, None, None, None, None, clarity, level, self._analysed_at)
+        note, octave, cents = name_pitch(frequency, self.get("reference_hz"))
+        return TunerReading(True, frequency, note, octave, cents, clarity, level, self._analysed_at)
