@@ -1,0 +1,161 @@
+"""Echo delay: feedback with a high-cut in the loop, tempo sync, ping-pong.
+
+Signal flow per channel (``D`` the delay, ``LP`` a one-pole low-pass)::
+
+    wet[n]  = line[n - D]
+    line[n] = x[n] + feedback * LP(wet)[n]
+
+so the first echo is the input itself and each repeat is darker. With ``ping_pong`` the input
+(summed to mono) enters the first channel only and the feedback moves each channel's echo to
+the next channel (L -> R -> L in stereo), so the echoes alternate sides.
+
+The loop is computed in sub-blocks no longer than the delay (minus the interpolator's reach):
+within one, every read touches only samples written before it, so a sub-block is a few
+vector operations (two slices per read head, one matmul for the low-pass).
+
+Time changes crossfade between two read heads over ``FADE_MS`` (the new head starts at the new
+delay; the old one fades out). We chose a crossfade over a slewed read position: a slew bends
+the pitch of everything in the line (a tape effect, and a sweep from 10 ms to 2 s would sound
+like a siren), while a crossfade keeps every echo at its pitch and lands on the new time in a
+fixed, short time. A change arriving during a fade waits for it to end.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..effect import Effect
+from ..kernels.delayline import DelayLine
+from ..kernels.onepole import OnePoleLowpass, lowpass_pole
+from ..params import Param
+from ..spec import ProcessSpec
+
+BASE_NOTES = {"1/1": 1.0, "1/2": 1 / 2, "1/4": 1 / 4, "1/8": 1 / 8, "1/16": 1 / 16, "1/32": 1 / 32}
+#: Note values for tempo sync, as fractions of a whole note ("d" dotted, "t" triplet).
+NOTES = {
+    f"{name}{suffix}": length * factor
+    for name, length in BASE_NOTES.items()
+    for suffix, factor in (("", 1.0), ("d", 1.5), ("t", 2 / 3))
+}
+FADE_MS = 50.0
+INTERPOLATION = "lagrange"  # a fixed fractional delay: the maximally flat cubic
+LOOP_CHUNK = 256  # longest sub-block of the feedback loop (bounds the low-pass matrix)
+
+
+def note_ms(note: str, bpm: float) -> float:
+    """Length of ``note`` (e.g. "1/8d") at ``bpm`` quarter notes per minute, in ms."""
+    return NOTES[note] * 4 * 60000.0 / bpm
+
+
+class Delay(Effect):
+    """Echo delay with feedback, a high-cut in the feedback loop, tempo sync and ping-pong.
+
+    Args:
+        note: a key of ``NOTES`` ("1/4", "1/8d", "1/8t"...): the delay is that note at
+            ``bpm`` and ``time_ms`` is ignored. ``None``: the delay is ``time_ms``.
+        ping_pong: echoes alternate between channels (input summed to mono into the first).
+    """
+
+    type_name = "delay"
+    category = "time"
+    params = (
+        Param("time_ms", "ms", 10.0, 2000.0, 350.0, scale="log", ramp_ms=0.0,
+              doc="delay time (when no note is set); changes crossfade"),
+        Param("bpm", "BPM", 40.0, 300.0, 120.0, ramp_ms=0.0, doc="tempo for the note value"),
+        Param("feedback", "", 0.0, 0.95, 0.35, doc="level of each repeat relative to the one before"),
+        Param("high_cut_hz", "Hz", 500.0, 20000.0, 6000.0, scale="log",
+              doc="low-pass corner in the feedback loop (each repeat darker)"),
+    )
+    fields = {
+        "note": {"type": ["string", "null"], "enum": [*NOTES, None]},
+        "ping_pong": {"type": "boolean"},
+    }
+    example_args = {}
+
+    def __init__(self, note: str | None = None, ping_pong: bool = False, **values: float) -> None:
+        if note is not None and note not in NOTES:
+            raise ValueError(f"delay: note = {note!r}; choose one of {', '.join(NOTES)}")
+        if not isinstance(ping_pong, bool):
+            raise ValueError(f"delay: ping_pong must be true or false, got {ping_pong!r}")
+        self.note, self.ping_pong = note, ping_pong
+        values.setdefault("mix", 0.35)
+        super().__init__(**values)
+
+    def delay_ms(self) -> float:
+        """The delay the current parameter values ask for, in ms."""
+        if self.note is None:
+            return self.value("time_ms")
+        return note_ms(self.note, self.value("bpm"))
+
+    def _delay_samples(self) -> float:
+        return self.delay_ms() * 1e-3 * self.spec.samplerate
+
+    def _prepare(self, spec: ProcessSpec) -> None:
+        bpm = next(p for p in self.params if p.name == "bpm")
+        longest = 2000.0 if self.note is None else note_ms(self.note, bpm.minimum)
+        self._line = DelayLine(spec.channels, longest * 1e-3 * spec.samplerate, spec.blocksize,
+                               spec.device, INTERPOLATION)
+        chunk = min(spec.blocksize, LOOP_CHUNK)
+        self._lowpass = OnePoleLowpass(spec.channels, chunk, spec.device)
+        f32 = dict(device=spec.device, dtype=spec.dtype)
+        self._echoes = torch.empty(spec.channels, spec.blocksize, **f32)
+        self._other = torch.empty(spec.channels, chunk, **f32)
+        self._filtered = torch.empty(spec.channels, chunk, **f32)
+        self._loop_in = torch.empty(spec.channels, chunk, **f32)
+        self._fade = torch.empty(chunk, **f32)
+        self._fade_steps = torch.arange(1, chunk + 1, **f32)
+        self._fade_frames = max(1, round(FADE_MS * 1e-3 * spec.samplerate))
+        self._chunk = chunk
+        self._reset()
+
+    def _reset(self) -> None:
+        self._line.reset()
+        self._lowpass.reset()
+        self._head = self._delay_samples()  # the delay being read
+        self._next_head = self._head  # the delay faded in while ``_faded < _fade_frames``
+        self._faded = self._fade_frames
+
+    def _update(self) -> None:
+        self._lowpass.set_pole(lowpass_pole(self.value("high_cut_hz"), self.spec.samplerate))
+
+    def _process(self, x: torch.Tensor) -> torch.Tensor:
+        frames = x.shape[-1]
+        self._line.reserve(frames)
+        done = 0
+        while done < frames:
+            if self._faded == self._fade_frames:
+                self._head = self._next_head
+                self._next_head = self._delay_samples()
+                if self._next_head != self._head:
+                    self._faded = 0
+            fading = self._faded < self._fade_frames
+            reach = math.floor(min(self._head, self._next_head)) - self._line.min_delay
+            step = min(frames - done, reach, self._chunk)
+            if fading:
+                step = min(step, self._fade_frames - self._faded)
+            self._loop(x[:, done : done + step], self._echoes[:, done : done + step], fading)
+            done += step
+        return self._echoes[:, :frames]
+
+    def _loop(self, x: torch.Tensor, wet: torch.Tensor, fading: bool) -> None:
+        """One sub-block: read the head(s) into ``wet``, write input plus filtered feedback."""
+        frames = x.shape[-1]
+        start = self._line.now
+        self._line.read_fixed(start, self._head, frames, wet)
+        if fading:
+            other = self._line.read_fixed(start, self._next_head, frames, self._other)
+            begin, end = self._faded / self._fade_frames, (self._faded + frames) / self._fade_frames
+            fade = torch.mul(self._fade_steps[:frames], (end - begin) / frames, out=self._fade[:frames])
+            wet.add_(other.sub_(wet).mul_(fade.add_(begin)))
+            self._faded += frames
+        filtered = self._lowpass.process(wet, self._filtered[:, :frames])
+        loop_in = self._loop_in[:, :frames]
+        feedback = self.value("feedback")
+        if self.ping_pong:
+            loop_in[1:].copy_(filtered[:-1]).mul_(feedback)
+            torch.mean(x, dim=0, out=loop_in[0])
+            loop_in[0].add_(filtered[-1], alpha=feedback)
+        else:
+            torch.add(x, filtered, alpha=feedback, out=loop_in)
+        self._line.write(loop_in)
