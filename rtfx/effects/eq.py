@@ -1,0 +1,180 @@
+"""Equalisers: a parametric EQ of 1-8 bands and a one-knob tilt EQ, both SOS cascades.
+
+Both are ``SosEffect``s, so a chain may fuse them with neighbouring filters into one kernel.
+The number of sections is fixed by the construction fields (band kinds and slopes), never by
+a ramped parameter.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..design import design_biquad, design_iir
+from ..kernels.sos import check_sos
+from ..params import Param
+from .sos_effect import SosEffect
+
+MAX_BANDS = 8
+BAND_KINDS = ("peaking", "lowshelf", "highshelf", "notch", "bandpass", "highpass", "lowpass")
+#: Slopes of the highpass/lowpass bands in dB per octave: Butterworth of order slope / 6.
+SLOPES_DB = (6, 12, 18, 24, 36, 48)
+BUTTERWORTH_Q = 1 / math.sqrt(2)
+#: Default band frequencies, one octave apart.
+DEFAULT_FREQS_HZ = (62.5, 125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)
+
+
+def band_params(index: int) -> tuple[Param, ...]:
+    """The declared parameters of band ``index`` (1-based): ``b{index}_freq_hz`` and so on."""
+    prefix = f"b{index}_"
+    return (
+        Param(prefix + "freq_hz", "Hz", 20.0, 20000.0, DEFAULT_FREQS_HZ[index - 1], scale="log",
+              doc=f"band {index} centre or corner frequency"),
+        Param(prefix + "gain_db", "dB", -24.0, 24.0, 0.0, doc=f"band {index} gain (peaking, shelves)"),
+        Param(prefix + "q", "", 0.1, 18.0, 0.7071, scale="log",
+              doc=f"band {index} quality factor (high/low pass: corner resonance, 0.7071 flat)"),
+    )
+
+
+def butterworth_qs(order: int) -> list[float]:
+    """Q of each second-order section of a Butterworth filter of ``order``, lowest first.
+
+    The analog poles sit at angles ``phi_k = (2k - 1 + order % 2) pi / (2 order)`` from the
+    negative real axis (plus one real pole for odd orders); a conjugate pair at ``phi`` is a
+    section with ``Q = 1 / (2 cos phi)``.
+    """
+    odd = order % 2
+    return [1 / (2 * math.cos((2 * k - 1 + odd) * math.pi / (2 * order))) for k in range(1, order // 2 + 1)]
+
+
+def design_pass(kind: str, slope_db: int, freq_hz: float, samplerate: float, q: float) -> np.ndarray:
+    """A highpass or lowpass of ``slope_db`` dB/octave as sections: Butterworth when
+    ``q = 0.7071``; other ``q`` scale the highest-Q section (a resonant corner).
+
+    Each pole pair is an RBJ biquad at ``freq_hz`` (bilinear transform prewarped at the corner,
+    as ``scipy.signal.butter`` does), so the cascade is exactly the Butterworth design.
+    """
+    order = slope_db // 6
+    qs = butterworth_qs(order)
+    if qs:
+        qs[-1] *= q / BUTTERWORTH_Q
+    sections = [design_biquad(kind, freq_hz, samplerate, section_q) for section_q in qs]
+    if order % 2:
+        sections.append(design_iir("butter", kind, 1, freq_hz, samplerate))
+    return np.vstack(sections)
+
+
+def clamp_below_nyquist(freq_hz: float, samplerate: float) -> float:
+    """``freq_hz`` limited to 0.49 of the sample rate (a 20 kHz band at 32 kHz sits at 15.7 kHz)."""
+    return min(freq_hz, 0.49 * samplerate)
+
+
+class ParametricEQ(SosEffect):
+    """A parametric EQ: up to 8 bands, each a peaking, shelf, notch, band or high/low pass.
+
+    Args:
+        bands: list of band kinds (``"peaking"``...) or objects ``{"kind": ..., "slope_db": ...}``;
+            ``slope_db`` (6, 12, 18, 24, 36, 48 dB/octave; default 12) is for highpass/lowpass
+            bands: Butterworth of order ``slope_db / 6`` at ``q = 0.7071``, a resonant corner
+            above (see ``design_pass``).
+        b1_freq_hz, b1_gain_db, b1_q, ...: band parameters (ramped); ``params`` lists those of
+            the bands in use. ``gain_db`` is used by peaking and shelf bands only.
+
+    Frequencies above 0.49 of the sample rate are designed at 0.49 of it.
+    """
+
+    type_name = "parametric_eq"
+    category = "eq"
+    params = tuple(p for i in range(1, MAX_BANDS + 1) for p in band_params(i))
+    fields = {
+        "bands": {
+            "type": "array", "minItems": 1, "maxItems": MAX_BANDS,
+            "items": {"anyOf": [
+                {"type": "string", "enum": list(BAND_KINDS)},
+                {"type": "object", "required": ["kind"], "additionalProperties": False, "properties": {
+                    "kind": {"type": "string", "enum": list(BAND_KINDS)},
+                    "slope_db": {"type": "integer", "enum": list(SLOPES_DB)},
+                }},
+            ]},
+        },
+    }
+    # Eight bands, so that every declared parameter exists on the example instance.
+    example_args = {
+        "bands": [{"kind": "highpass", "slope_db": 24}, "lowshelf", "peaking", "notch", "peaking",
+                  "bandpass", "highshelf", {"kind": "lowpass", "slope_db": 12}],
+    }
+
+    def __init__(self, bands=("lowshelf", "peaking", "peaking", "highshelf"), **values: float) -> None:
+        self.bands = [self._check_band(i, band) for i, band in enumerate(bands, 1)]
+        if not 1 <= len(self.bands) <= MAX_BANDS:
+            raise ValueError(f"{self.type_name}: bands has {len(self.bands)} entries; give 1 to {MAX_BANDS}")
+        self.params = type(self).params[: 3 * len(self.bands)]  # the bands in use
+        super().__init__(**values)
+
+    def _check_band(self, index: int, band) -> tuple[str, int]:
+        """``(kind, slope_db)`` of one entry of ``bands``; ``ValueError`` naming the band."""
+        where = f"{self.type_name}: band {index}"
+        if isinstance(band, str):
+            band = {"kind": band}
+        if not isinstance(band, dict) or set(band) - {"kind", "slope_db"}:
+            raise ValueError(f"{where} must be a kind or an object with \"kind\" (and \"slope_db\"), got {band!r}")
+        kind, slope = band.get("kind"), band.get("slope_db", 12)
+        if kind not in BAND_KINDS:
+            raise ValueError(f"{where}: kind = {kind!r}; choose one of {', '.join(BAND_KINDS)}")
+        if slope not in SLOPES_DB or (slope != 12 and kind not in ("highpass", "lowpass")):
+            raise ValueError(f"{where}: slope_db = {slope!r}; highpass/lowpass bands take one of "
+                             f"{', '.join(map(str, SLOPES_DB))} dB/octave, other kinds none")
+        return kind, int(slope)
+
+    def design(self) -> np.ndarray:
+        rate = self.spec.samplerate
+        sections = []
+        for i, (kind, slope) in enumerate(self.bands, 1):
+            freq = clamp_below_nyquist(self.value(f"b{i}_freq_hz"), rate)
+            q = self.value(f"b{i}_q")
+            if kind in ("highpass", "lowpass"):
+                sections.append(design_pass(kind, slope, freq, rate, q))
+            else:
+                sections.append(design_biquad(kind, freq, rate, q, self.value(f"b{i}_gain_db")))
+        return np.vstack(sections)
+
+    def _preset_fields(self) -> dict:
+        bands = [kind if slope == 12 else {"kind": kind, "slope_db": slope} for kind, slope in self.bands]
+        return {"bands": bands}
+
+
+def tilt_section(tilt_db: float, pivot_hz: float, samplerate: float) -> np.ndarray:
+    """First-order tilt: ``-tilt_db / 2`` at DC, ``+tilt_db / 2`` at high frequencies, 0 dB at
+    the pivot, as one ``(1, 6)`` section.
+
+    Analog prototype ``H(s) = r (s + w/r) / (s + w r)`` with ``r = 10 ** (tilt_db / 40)``: the
+    zero and pole sit a factor ``r`` below and above the pivot ``w``, so ``|H(jw)| = 1``,
+    ``H(0) = 1/r`` and ``H(inf) = r``. Bilinear transform, prewarped at the pivot.
+    """
+    r = 10 ** (tilt_db / 40)
+    k = math.tan(math.pi * pivot_hz / samplerate)  # the pivot, prewarped, in units of 2 fs
+    zero, pole = k / r, k * r
+    b = [r * (1 + zero), r * (zero - 1), 0.0]
+    a = [1 + pole, pole - 1, 0.0]
+    return check_sos([[b[0] / a[0], b[1] / a[0], 0.0, 1.0, a[1] / a[0], 0.0]], "tilt")
+
+
+class TiltEQ(SosEffect):
+    """Tilt EQ: one knob turns the spectrum around a pivot (darker below 0 dB, brighter above).
+
+    ``tilt_db`` is the difference between the highest and the lowest frequencies: half of it
+    is added at the top and taken from the bottom, with 0 dB at ``pivot_hz`` (first-order
+    shelves, the gentle slope of a mastering tilt).
+    """
+
+    type_name = "tilt_eq"
+    category = "eq"
+    params = (
+        Param("tilt_db", "dB", -12.0, 12.0, 0.0, doc="treble minus bass (+: brighter)"),
+        Param("pivot_hz", "Hz", 100.0, 5000.0, 800.0, scale="log", doc="frequency left unchanged"),
+    )
+    example_args = {}
+
+    def design(self) -> np.ndarray:
+        rate = self.spec.samplerate
+        return tilt_section(self.value("tilt_db"), clamp_below_nyquist(self.value("pivot_hz"), rate), rate)
