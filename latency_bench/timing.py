@@ -43,6 +43,22 @@ class Impl:
     desc: str = ""
     note: str = ""
     kernel: str = ""
+    warmup: int | None = None   # own warm-up rounds (None: the cell's); slow peers get fewer
+
+
+@dataclass
+class Unavailable:
+    """An implementation that did not run in a cell, and why (reported, never dropped).
+
+    ``status``: ``"missing"`` (not installed / import failed), ``"failed"`` (raised on its first
+    block), ``"n/a"`` (no equivalent for this kind of cell) or ``"not yet"`` (a hook).
+    """
+
+    name: str
+    status: str
+    reason: str
+    role: str = "peer"
+    device: str = "cpu"
 
 
 @dataclass
@@ -79,11 +95,12 @@ def measure(impls: list[Impl], blocks: int, warmup: int, signal_blocks: int,
     """
     for impl in impls:
         impl.reset()
-    rounds = {impl.name: warmup + (blocks if impl.blocks is None else min(impl.blocks, blocks))
+    warm = {impl.name: warmup if impl.warmup is None else min(impl.warmup, warmup) for impl in impls}
+    rounds = {impl.name: warm[impl.name] + (blocks if impl.blocks is None else min(impl.blocks, blocks))
               for impl in impls}
-    wall = {impl.name: np.zeros(rounds[impl.name] - warmup, dtype=np.int64) for impl in impls}
+    wall = {impl.name: np.zeros(rounds[impl.name] - warm[impl.name], dtype=np.int64) for impl in impls}
     cuda = any(impl.device == "cuda" for impl in impls)
-    gpu = {impl.name: np.zeros(rounds[impl.name] - warmup) for impl in impls if impl.device == "cuda"}
+    gpu = {impl.name: np.zeros(rounds[impl.name] - warm[impl.name]) for impl in impls if impl.device == "cuda"}
     events = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) if cuda else None
     outputs: dict[str, list] = {impl.name: [] for impl in impls}
     clock = time.perf_counter_ns
@@ -99,6 +116,7 @@ def measure(impls: list[Impl], blocks: int, warmup: int, signal_blocks: int,
             for impl in impls[shift:] + impls[:shift]:
                 if r >= rounds[impl.name]:
                     continue
+                w = warm[impl.name]
                 if impl.device == "cuda":
                     t0 = clock()
                     events[0].record()
@@ -106,14 +124,14 @@ def measure(impls: list[Impl], blocks: int, warmup: int, signal_blocks: int,
                     events[1].record()
                     sync()
                     t1 = clock()
-                    if r >= warmup:
-                        gpu[impl.name][r - warmup] = events[0].elapsed_time(events[1])
+                    if r >= w:
+                        gpu[impl.name][r - w] = events[0].elapsed_time(events[1])
                 else:
                     t0 = clock()
                     out = impl.step(i)
                     t1 = clock()
-                if r >= warmup:
-                    wall[impl.name][r - warmup] = t1 - t0
+                if r >= w:
+                    wall[impl.name][r - w] = t1 - t0
                 if record and r < signal_blocks:
                     outputs[impl.name].append(impl.to_numpy(out))
     finally:
