@@ -68,6 +68,7 @@ class Compressor(Effect):
         self._gain = DbGain(spec.channels, frames, device)
         self._hpf = SosFilter(self._hpf_sections(), spec.channels, frames, device)
         self._times = None
+        self._makeup_db = self.value("makeup_db")
 
     def _hpf_sections(self):
         return design_biquad("highpass", self.value("sidechain_hpf_hz"), self.spec.samplerate, 0.7071)
@@ -81,6 +82,7 @@ class Compressor(Effect):
             self._hpf.set_sos(self._hpf_sections(), rebalance=not self.ramping)
 
     def _reset(self) -> None:
+        self._makeup_db = self.value("makeup_db")
         self._smoother.reset()
         self._hpf.reset()
 
@@ -96,4 +98,5 @@ class Compressor(Effect):
             self._level.process(sidechain), self.value("threshold_db"), self.value("ratio"),
             self.value("knee_db"), self._reduction[:frames], self._scratch[:frames],
         )
-        return self._gain.process(x, self._smoother.process(reduction), self.value("makeup_db"))
+        start, self._makeup_db = self._makeup_db, self.value("makeup_db")
+        return self._gain.process(x, self._smoother.process(reduction), start, self._makeup_db)

@@ -244,24 +244,33 @@ class LinkedLevel:
 
 
 class DbGain:
-    """Multiply a block by ``10 ** ((makeup_db - reduction_db[n]) / 20)``, the same for all
-    channels.
+    """Multiply a block by ``10 ** ((makeup_db[n] - reduction_db[n]) / 20)``, the same for all
+    channels; ``makeup_db`` ramps linearly in dB across the block (no zipper noise).
 
     Args:
         channels, frames: the largest block; device: torch device.
     """
 
     def __init__(self, channels: int, frames: int, device) -> None:
+        self._steps = torch.arange(1, frames + 1, dtype=F64, device=device)
+        self._ramp = torch.empty(frames, dtype=F64, device=device)
         self._linear64 = torch.empty(frames, dtype=F64, device=device)
         self._linear = torch.empty(frames, device=device)
         self.out = torch.empty(channels, frames, device=device)
 
-    def process(self, x: torch.Tensor, reduction_db: torch.Tensor, makeup_db: float = 0.0) -> torch.Tensor:
-        """``x``: ``(channels, frames)``; ``reduction_db``: ``(frames,)`` float64. Returns a view."""
+    def process(self, x: torch.Tensor, reduction_db: torch.Tensor, makeup_start_db: float = 0.0,
+                makeup_end_db: float = 0.0) -> torch.Tensor:
+        """``x``: ``(channels, frames)``; ``reduction_db``: ``(frames,)`` float64; the makeup
+        goes from just after ``makeup_start_db`` to ``makeup_end_db``. Returns a view."""
         frames = x.shape[-1]
         per_db = math.log(10) / 20
         linear64 = torch.mul(reduction_db, -per_db, out=self._linear64[:frames])
-        linear64.add_(makeup_db * per_db).exp_()
+        if makeup_start_db == makeup_end_db:
+            linear64.add_(makeup_end_db * per_db)
+        else:
+            step = (makeup_end_db - makeup_start_db) / frames * per_db
+            ramp = torch.mul(self._steps[:frames], step, out=self._ramp[:frames])
+            linear64.add_(ramp.add_(makeup_start_db * per_db))
         linear = self._linear[:frames]
-        linear.copy_(linear64)
+        linear.copy_(linear64.exp_())
         return torch.mul(x, linear, out=self.out[:, :frames])

@@ -1,0 +1,111 @@
+"""Look-ahead brickwall limiter: the output never exceeds the ceiling."""
+from __future__ import annotations
+
+import torch
+
+from ..effect import Effect
+from ..kernels.envelope import F64, DecayingMax, DbGain, LinkedLevel, coefficient, sliding_max
+from ..params import Param
+from ..spec import ProcessSpec
+from .gain import apply_gain, db_to_linear
+
+
+class Limiter(Effect):
+    """Look-ahead peak limiter (stereo-linked): a true ceiling, ``latency_frames`` of delay.
+
+    The input is scaled by ``input_gain / ceiling``, limited to 1 (0 dB), and scaled back by the
+    ceiling at the output. With look-ahead ``L`` frames, let ``r[m] = max(0, level_db[m])`` be
+    the reduction (dB) that scaled input sample ``m`` needs. The gain computer takes
+
+        w[m] = max(r[m-L .. m])               sliding maximum (look-ahead window, L + 1 long)
+        h[m] = max(w[m], a * h[m-1])          exponential release (``release_ms``)
+        b[n] = mean(h[n-L .. n])              moving average: the gain glides down over L
+
+    and sample ``n - L`` (the audio is delayed by ``L``) leaves with gain ``-b[n]`` dB. Every
+    ``h`` in that average covers ``r[n-L]``, so ``b[n] >= r[n-L]``: the gain alone keeps the
+    output at or under the ceiling, even while the ceiling moves (it scales the output at
+    output time). A final clamp to the ceiling only catches float rounding.
+
+    Args:
+        lookahead_ms: look-ahead (and added latency) in ms, fixed for the effect's life.
+    """
+
+    type_name = "limiter"
+    category = "dynamics"
+    fields = {"lookahead_ms": {"type": "number", "minimum": 0.1, "maximum": 20.0}}
+    example_args = {"lookahead_ms": 5.0}
+    params = (
+        Param("ceiling_db", "dB", -24.0, 0.0, -1.0, doc="the output never exceeds this peak level"),
+        Param("release_ms", "ms", 1.0, 1000.0, 50.0, scale="log", doc="time to 63% of the gain's recovery"),
+        Param("input_gain_db", "dB", 0.0, 24.0, 0.0, doc="gain before limiting (drive into the ceiling)"),
+    )
+
+    def __init__(self, lookahead_ms: float = 5.0, **values: float) -> None:
+        if not (isinstance(lookahead_ms, (int, float)) and 0.1 <= lookahead_ms <= 20.0):
+            raise ValueError(f"limiter: lookahead_ms = {lookahead_ms!r} is outside the allowed range [0.1, 20] ms")
+        self.lookahead_ms = float(lookahead_ms)
+        #: Frames of delay the look-ahead adds (set by ``prepare``).
+        self.latency_frames = 0
+        super().__init__(**values)
+
+    def _prepare(self, spec: ProcessSpec) -> None:
+        lag = self.latency_frames = max(1, round(self.lookahead_ms * 1e-3 * spec.samplerate))
+        frames, device = spec.blocksize, spec.device
+        self._driven = torch.empty(spec.channels, frames, device=device)
+        self._level = LinkedLevel(spec.channels, frames, device)
+        self._needed = torch.zeros(lag + frames, dtype=F64, device=device)  # [r history | r block]
+        self._window = torch.empty(frames, dtype=F64, device=device)
+        self._release = DecayingMax(frames, device)
+        self._held = torch.zeros(lag + frames, dtype=F64, device=device)  # [h history | h block]
+        self._sums = torch.zeros(lag + frames + 1, dtype=F64, device=device)  # 0, cumsum(held)
+        self._average = torch.empty(frames, dtype=F64, device=device)
+        self._audio = torch.zeros(spec.channels, lag + frames, device=device)  # delay line
+        self._scratch = torch.empty(spec.channels * lag, dtype=F64, device=device)
+        self._gain = DbGain(spec.channels, frames, device)
+        self._snap_gains()
+
+    def _snap_gains(self) -> None:
+        self._ceiling_db = self.value("ceiling_db")
+        self._drive = db_to_linear(self.value("input_gain_db") - self._ceiling_db)
+
+    def _update(self) -> None:
+        self._release.set_decay(coefficient(self.value("release_ms") * 1e-3, self.spec.samplerate))
+
+    def _reset(self) -> None:
+        for state in (self._needed, self._held, self._audio):
+            state.zero_()
+        self._release.reset()
+        self._snap_gains()
+
+    def _process(self, x: torch.Tensor) -> torch.Tensor:
+        frames, lag = x.shape[-1], self.latency_frames
+        drive_start, ceiling_start = self._drive, self._ceiling_db
+        self._snap_gains()
+        driven = apply_gain(self, x, drive_start, self._drive, self._driven)
+        # Reduction each new sample needs, its look-ahead maximum, then the release.
+        needed = self._needed[: lag + frames]
+        needed[lag:].copy_(self._level.process(driven)).clamp_(min=0.0)
+        window = sliding_max(needed, lag + 1, self._window)
+        held = self._held[: lag + frames]
+        held[lag:].copy_(self._release.process(window))
+        # Moving average over lag + 1 values of h (prefix sums recomputed from the history).
+        sums = self._sums[: lag + frames + 1]
+        torch.cumsum(held, 0, out=sums[1:])
+        average = torch.sub(sums[lag + 1 :], sums[:frames], out=self._average[:frames]).div_(lag + 1)
+        # Delay the audio by lag, apply the gain and the ceiling, clamp (rounding only).
+        audio = self._audio[:, : lag + frames]
+        audio[:, lag:].copy_(driven)
+        out = self._gain.process(audio[:, :frames], average, ceiling_start, self._ceiling_db)
+        ceiling = db_to_linear(max(ceiling_start, self._ceiling_db))
+        out.clamp_(-ceiling, ceiling)
+        for line in (needed, held, audio):
+            self._keep_newest(line, frames)
+        return out
+
+    def _keep_newest(self, line: torch.Tensor, frames: int) -> None:
+        """Move the newest ``lag`` frames of a ``[history | block]`` line to its front."""
+        lag = self.latency_frames
+        newest = line[..., frames : frames + lag]
+        if frames < lag:  # source and destination overlap: go through scratch
+            newest = self._scratch[: newest.numel()].view(newest.shape).copy_(newest)
+        line[..., :lag].copy_(newest)
