@@ -134,6 +134,7 @@ class LatestIndex:
 
     def __init__(self, frames: int, device) -> None:
         self.state = torch.full((1,), self.NEVER, dtype=torch.int64, device=device)
+        self._never = torch.full((1,), self.NEVER, dtype=torch.int64, device=device)
         self._marked = torch.empty(frames, dtype=torch.int64, device=device)
         self._where = torch.empty(frames, dtype=torch.int64, device=device)
         self.out = torch.empty(frames, dtype=torch.int64, device=device)
@@ -144,7 +145,7 @@ class LatestIndex:
     def process(self, mask: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """``mask``: ``(frames,)`` bool; ``index``: ``(frames,)`` int64 absolute sample indices."""
         frames = mask.shape[0]
-        marked = torch.where(mask, index, self.NEVER, out=self._marked[:frames])
+        marked = torch.where(mask, index, self._never, out=self._marked[:frames])
         latest, _ = torch.cummax(marked, 0, out=(self.out[:frames], self._where[:frames]))
         torch.maximum(latest, self.state, out=latest)
         self.state.copy_(latest[-1:])
@@ -222,7 +223,7 @@ class AttackRelease:
 
 
 class LinkedLevel:
-    """Peak level in dB of a block, linked over channels: ``20 log10 max_c |x[c, n]|``.
+    """Peak magnitude of a block linked over channels: ``max_c |x[c, n]|``, linear or in dB.
 
     Args:
         channels, frames: the largest block; device: torch device. Levels floor at -200 dB.
@@ -233,14 +234,15 @@ class LinkedLevel:
         self._peak = torch.empty(frames, device=device)
         self.out = torch.empty(frames, dtype=F64, device=device)
 
-    def process(self, x: torch.Tensor) -> torch.Tensor:
-        """``x``: ``(channels, frames)`` float32. Returns ``(frames,)`` float64 dB (a view)."""
+    def peak(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: ``(channels, frames)`` float32. Returns ``(frames,)`` float64 (a view)."""
         frames = x.shape[-1]
         magnitude = torch.abs(x, out=self._magnitude[:, :frames])
-        peak = torch.amax(magnitude, 0, out=self._peak[:frames])
-        level = self.out[:frames]
-        level.copy_(peak).clamp_(min=1e-10).log10_().mul_(20.0)
-        return level
+        return self.out[:frames].copy_(torch.amax(magnitude, 0, out=self._peak[:frames]))
+
+    def process(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: ``(channels, frames)`` float32. Returns ``(frames,)`` float64 dB (a view)."""
+        return self.peak(x).clamp_(min=1e-10).log10_().mul_(20.0)
 
 
 class DbGain:

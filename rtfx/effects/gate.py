@@ -1,0 +1,96 @@
+"""Noise gate with hysteresis, hold, attack, release and a floor (range)."""
+from __future__ import annotations
+
+import torch
+
+from ..effect import Effect
+from ..kernels.envelope import F64, DbGain, DecayingMax, LatestIndex, LinkedLevel, OnePole, coefficient
+from ..params import Param
+from ..spec import ProcessSpec
+from .gain import db_to_linear
+
+#: Release of the gate's level detector (a peak follower; its attack is instant), in ms.
+DETECTOR_RELEASE_MS = 10.0
+
+
+class Gate(Effect):
+    """Noise gate (stereo-linked).
+
+    The level is a peak follower of ``max_c |x|`` (instant attack, 10 ms release). The gate
+    opens when it rises above ``threshold_db`` and closes when it falls below
+    ``threshold_db - hysteresis_db``; in between it keeps its state. After closing it stays
+    open for ``hold_ms`` more. Its gain (in dB) then moves between 0 dB (open) and
+    ``range_db`` (closed): 63% of the way in ``attack_ms`` when opening, ``release_ms`` when
+    closing.
+
+    All of it is exact block scans: the hysteresis state is "the latest sample above the
+    open threshold is later than the latest below the close threshold" (two running maxima
+    of absolute sample indices), the hold compares each sample's index with the latest open
+    one, and the gain is a one-pole whose coefficient is chosen per sample (``OnePole``).
+    """
+
+    type_name = "gate"
+    category = "dynamics"
+    params = (
+        Param("threshold_db", "dB", -90.0, 0.0, -50.0, doc="level that opens the gate"),
+        Param("hysteresis_db", "dB", 0.0, 24.0, 6.0, doc="the gate closes this far below the threshold"),
+        Param("attack_ms", "ms", 0.1, 100.0, 1.0, scale="log", doc="time to 63% of the opening"),
+        Param("hold_ms", "ms", 0.0, 500.0, 20.0, doc="time the gate stays open after closing"),
+        Param("release_ms", "ms", 5.0, 2000.0, 100.0, scale="log", doc="time to 63% of the closing"),
+        Param("range_db", "dB", -90.0, 0.0, -60.0, doc="gain while closed"),
+    )
+
+    def _prepare(self, spec: ProcessSpec) -> None:
+        frames, device = spec.blocksize, spec.device
+        self._level = LinkedLevel(spec.channels, frames, device)
+        self._follower = DecayingMax(frames, device)
+        self._follower.set_decay(coefficient(DETECTOR_RELEASE_MS * 1e-3, spec.samplerate))
+        self._steps = torch.arange(frames, dtype=torch.int64, device=device)
+        self._index = torch.empty(frames, dtype=torch.int64, device=device)
+        self._above = torch.empty(frames, dtype=torch.bool, device=device)
+        self._below = torch.empty(frames, dtype=torch.bool, device=device)
+        self._last_above = LatestIndex(frames, device)
+        self._last_below = LatestIndex(frames, device)
+        self._last_open = LatestIndex(frames, device)
+        self._coef = torch.empty(frames, dtype=F64, device=device)
+        # Per-sample choices, open or closed: [attack, release] coefficients, [0, -range] dB.
+        self._coefs = torch.empty(2, 1, dtype=F64, device=device)
+        self._targets = torch.zeros(2, 1, dtype=F64, device=device)
+        self._target = torch.empty(frames, dtype=F64, device=device)
+        self._smoother = OnePole(frames, device)
+        self._gain = DbGain(spec.channels, frames, device)
+        self._reset()
+
+    def _update(self) -> None:
+        rate = self.spec.samplerate
+        self._open_level = db_to_linear(self.value("threshold_db"))
+        self._close_level = db_to_linear(self.value("threshold_db") - self.value("hysteresis_db"))
+        self._hold_frames = round(self.value("hold_ms") * 1e-3 * rate)
+        self._attack = coefficient(self.value("attack_ms") * 1e-3, rate)
+        self._release = coefficient(self.value("release_ms") * 1e-3, rate)
+        self._coefs[0].fill_(self._attack)
+        self._coefs[1].fill_(self._release)
+        self._targets[1].fill_(-self.value("range_db"))
+
+    def _reset(self) -> None:
+        self._frames = 0
+        self._follower.reset()
+        for latest in (self._last_above, self._last_below, self._last_open):
+            latest.reset()
+        self._smoother.reset(-self.value("range_db"))  # closed
+
+    def _process(self, x: torch.Tensor) -> torch.Tensor:
+        frames = x.shape[-1]
+        index = torch.add(self._steps[:frames], self._frames, out=self._index[:frames])
+        self._frames += frames
+        level = self._follower.process(self._level.peak(x))
+        above = torch.gt(level, self._open_level, out=self._above[:frames])
+        below = torch.lt(level, self._close_level, out=self._below[:frames])
+        latest_above = self._last_above.process(above, index)
+        is_open = torch.gt(latest_above, self._last_below.process(below, index), out=above)
+        since_open = torch.sub(index, self._last_open.process(is_open, index), out=self._index[:frames])
+        held_open = torch.le(since_open, self._hold_frames, out=below)
+        coef = torch.where(held_open, self._coefs[0], self._coefs[1], out=self._coef[:frames])
+        target = torch.where(held_open, self._targets[0], self._targets[1], out=self._target[:frames])
+        reduction = self._smoother.process(target, coef, min(self._attack, self._release))
+        return self._gain.process(x, reduction)
