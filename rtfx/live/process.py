@@ -29,7 +29,7 @@ from .session import RECENT_BLOCKS, LiveOptions
 #: Layout of the shared meters (float64 slots).
 METER_FIELDS = ("blocks", "dsp_p50_us", "dsp_p99_us", "dsp_max_us", "deadline_us", "load_p99",
                 "xruns", "deadline_misses", "faults", "round_trip_ms", "alive",
-                "channels", "updates", "tuner_hz", "tuner_level")
+                "channels", "updates", "tuner_hz", "tuner_clarity", "tuner_reference_hz")
 MAX_CHANNELS = 8  # level meters kept for at most this many channels
 SPECTRUM_SIZE = 4096  # FFT length of the output spectrum (bins: SPECTRUM_SIZE // 2 + 1)
 HISTORY_BLOCKS = 1024  # newest blocks' DSP times kept for a plot
@@ -125,6 +125,10 @@ class EngineProcess:
         history = self._views["history"].copy()
         return history[: min(len(history), int(self._meters[0]))]
 
+    def is_alive(self) -> bool:
+        """Whether the engine process still runs."""
+        return self._process.is_alive()
+
     def meters(self) -> dict:
         """The engine's latest meters (updated ~10 times a second); never blocks."""
         return dict(zip(METER_FIELDS, self._meters.tolist()))
@@ -187,8 +191,11 @@ def _serve(conn, shm_name: str, options: dict, loop_input: bool = False) -> None
     conn.send(("started", info))
     running = True
     while running:
-        if conn.poll(0.05):
-            message = conn.recv()
+        try:
+            message = conn.recv() if conn.poll(0.05) else None
+        except (EOFError, OSError):  # the client has gone: stop
+            message = ("stop",)
+        if message is not None:
             try:
                 if message[0] == "set":
                     engine.set_parameter(*message[1:])
@@ -223,27 +230,16 @@ def _chain_state(chain) -> dict:
     return state
 
 
-def _tuner_reading(chain) -> tuple[float, float] | None:
-    """(frequency Hz, level) of the first ``tuner`` stage, if the chain has one that reads.
-
-    The tuner effect is young: its reading is looked for defensively (``frequency_hz``,
-    ``reading``), and anything unexpected reads as no tuner.
-    """
+def _tuner_reading(chain) -> tuple[float, float, float] | None:
+    """(frequency Hz or 0 for no pitch, clarity 0..1, reference Hz) of the first ``tuner``
+    stage, or None without one. Read defensively: a failing reading reads as no tuner."""
     for effect in chain:
         if getattr(effect, "type_name", "") != "tuner":
             continue
         try:
-            reading = getattr(effect, "reading", None)
-            if callable(reading):
-                reading = reading()
-            if isinstance(reading, dict):
-                hz = reading.get("frequency_hz", reading.get("freq_hz", 0.0))
-                level = reading.get("confidence", reading.get("level", 1.0))
-            elif isinstance(reading, (tuple, list)) and reading:
-                hz, level = reading[0], (reading[1] if len(reading) > 1 else 1.0)
-            else:
-                hz, level = getattr(effect, "frequency_hz", 0.0), 1.0
-            return float(hz or 0.0), float(level or 0.0)
+            reading = effect.reading()
+            hz = reading.frequency_hz if reading.has_pitch else 0.0
+            return float(hz or 0.0), float(reading.clarity), float(effect.get("reference_hz"))
         except Exception:  # noqa: BLE001 - a reading must never stop the engine
             return None
     return None
@@ -273,10 +269,11 @@ class _Publisher:
         times = engine.meters.dsp_times_us(HISTORY_BLOCKS)
         views["history"][: len(times)] = times
         tuner = _tuner_reading(engine.chain)
-        hz, level = tuner if tuner else (0.0, -1.0)
+        hz, clarity, reference = tuner if tuner else (0.0, -1.0, 0.0)  # clarity -1: no tuner
         meters = views["scalars"]
         meters[scalars["channels"]] = channels
-        meters[scalars["tuner_hz"]], meters[scalars["tuner_level"]] = hz, level
+        meters[scalars["tuner_hz"]], meters[scalars["tuner_clarity"]] = hz, clarity
+        meters[scalars["tuner_reference_hz"]] = reference
         self._updates += 1
         meters[scalars["updates"]] = self._updates
 
