@@ -1,8 +1,11 @@
-"""Per-block latency of rtfx kernels against SciPy, side by side: ``python -m latency_bench``.
+"""Per-block latency of rtfx against SciPy and the other Python audio libraries, side by side:
+``python -m latency_bench``.
 
-Modules: ``timing`` (the interleaved per-block timer), ``cells`` (grid, signals, filters and
-every implementation), ``runner`` (accuracy pass + timing + ratios per cell), ``machine`` (what
-it ran on), ``report`` (``core.json`` and ``core.md``).
+Modules: ``timing`` (the interleaved per-block timer), ``cells`` (grid, signals, filters, the
+SciPy oracle), ``peers`` (every implementation of a filter cell: rtfx, SciPy, TorchFX,
+torchaudio, pedalboard), ``presets`` (preset chains through the live path), ``runner``
+(trial + accuracy + timing + ratios per cell), ``offline`` (TorchFX's paper throughput setup),
+``machine`` (what it ran on), ``report`` (``core.json`` and ``core.md``), ``plots`` (PNGs).
 """
 from __future__ import annotations
 
@@ -13,19 +16,26 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def run(cells, devices, blocks: int = 1000, warmup: int = 50, out_dir=None,
         signal_seconds: float | None = None, command: str = "python -m latency_bench", log=None,
-        subdir: str = ""):
-    """Measure ``cells`` on rtfx ``devices`` and write ``core.json`` / ``core.md`` to ``out_dir``
-    (default ``results/<machine>/<subdir>``).
+        subdir: str = "", budget_s: float | None = None, offline_grid: str | None = None,
+        offline_reps: int | None = None, offline_budget_s: float | None = None):
+    """Measure ``cells`` on rtfx ``devices`` (and, unless ``offline_grid`` is None, the offline
+    ``"quick"`` or ``"full"`` throughput grid); write ``core.json`` / ``core.md`` to ``out_dir``
+    (default ``results/<machine>/<subdir>``). ``budget_s``: seconds of timed blocks one
+    implementation may spend in one cell (slow peers get fewer blocks, said in the output).
 
     Returns ``(doc, json_path, md_path)``.
     """
-    from . import machine, report, runner
+    from . import machine, offline, report, runner
 
     name = machine.machine_name(devices)
     out_dir = Path(out_dir) if out_dir is not None else RESULTS / name / subdir
-    results = runner.run_cells(cells, devices, blocks, warmup, signal_seconds, log=log)
+    results = runner.run_cells(cells, devices, blocks, warmup, signal_seconds, log=log, budget_s=budget_s)
+    throughput = []
+    if offline_grid is not None:
+        throughput = offline.run(devices, offline_grid == "quick", offline_reps, offline_budget_s, log=log)
     settings = {"machine_name": name, "command": command, "devices": devices, "blocks": blocks,
-                "warmup": warmup, "torch_threads": 1, "flush_denormal": True, "samplerate": 48000}
-    doc = report.build(machine.machine_details(), settings, results)
+                "warmup": warmup, "budget_s": budget_s, "torch_threads": 1, "flush_denormal": True,
+                "samplerate": 48000, "offline_grid": offline_grid}
+    doc = report.build(machine.machine_details(), settings, results, throughput)
     jpath, mpath = report.write(doc, out_dir)
     return doc, jpath, mpath

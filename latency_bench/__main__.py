@@ -12,9 +12,12 @@ from . import cells, run
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m latency_bench", description=(
-        "Per-block latency of rtfx's IIR and convolution kernels against scipy.signal "
-        "(sosfilt, lfilter) with zi, side by side in one process. Writes core.json and core.md."))
-    ap.add_argument("--quick", action="store_true", help="fewer cells, 200 blocks (< 1 min on 2 cores)")
+        "Per-block latency of rtfx's IIR and convolution kernels and bundled presets against "
+        "scipy.signal (sosfilt, lfilter with zi) and, when installed, TorchFX, torchaudio and "
+        "pedalboard, side by side in one process; then offline throughput in TorchFX's paper "
+        "setup. Writes core.json, core.md and PNG plots."))
+    ap.add_argument("--quick", action="store_true",
+                    help="fewer cells, 200 blocks, 1 s offline signals (< 1 min on 2 cores)")
     ap.add_argument("--dsp", choices=["cpu", "cuda", "all"], default=None,
                     help="rtfx device(s) to time; default: all when CUDA is available, else cpu")
     ap.add_argument("--out", default=None,
@@ -23,6 +26,11 @@ def main(argv=None) -> int:
     ap.add_argument("--blocks", type=int, default=None,
                     help="timed blocks per cell (default 1000; --quick 200)")
     ap.add_argument("--warmup", type=int, default=None, help="warm-up blocks (default 50; --quick 20)")
+    ap.add_argument("--budget", type=float, default=None,
+                    help="seconds of timed blocks one implementation may spend in one cell; slower "
+                         "ones get fewer blocks, said in the output (default 4; --quick 1)")
+    ap.add_argument("--no-offline", action="store_true",
+                    help="skip the offline throughput grid (TorchFX's paper setup)")
     args = ap.parse_args(argv)
 
     cuda = torch.cuda.is_available()
@@ -36,8 +44,11 @@ def main(argv=None) -> int:
     blocks = args.blocks or (200 if args.quick else 1000)
     warmup = args.warmup if args.warmup is not None else (20 if args.quick else 50)
     command = "python -m latency_bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+    budget = args.budget if args.budget is not None else (1.0 if args.quick else 4.0)
+    offline_grid = None if args.no_offline else ("quick" if args.quick else "full")
     doc, jpath, mpath = run(grid, devices, blocks, warmup, args.out, command=command.strip(),
-                            log=sys.stderr, subdir="quick" if args.quick else "")
+                            log=sys.stderr, subdir="quick" if args.quick else "", budget_s=budget,
+                            offline_grid=offline_grid)
     print(mpath.read_text())
     print(f"wrote {jpath} and {mpath}", file=sys.stderr)
     try:

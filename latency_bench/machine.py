@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import importlib.metadata
 import os
 import platform
 import re
@@ -89,6 +90,22 @@ def git_dirty() -> bool | None:
     return None if status is None else bool(status.strip())
 
 
+def peer_versions() -> dict:
+    """Versions of the optional peers, or why they are not usable here."""
+    from .peers import optional_module
+    out = {}
+    for name in ("torchfx", "torchaudio", "pedalboard"):
+        mod, why = optional_module(name)
+        if mod is None:
+            out[name] = why
+            continue
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = getattr(mod, "__version__", "installed")
+    return out
+
+
 def machine_details() -> dict:
     return {
         "cpu": cpu_model(),
@@ -99,6 +116,7 @@ def machine_details() -> dict:
         "scipy": scipy.__version__,
         "numpy": np.__version__,
         "gpu": gpu_info(),
+        "peers": peer_versions(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),

@@ -1,11 +1,16 @@
 """PNG plots of a latency-bench ``core.json`` (matplotlib, Agg backend: no screen needed).
 
-``python -m latency_bench.plots latency_bench/results/<machine>/core.json [...]`` writes
-``iir_latency.png`` and ``convolution_latency.png`` next to each file, so committed runs can be
-re-plotted without re-running them.
+``python -m latency_bench.plots latency_bench/results/<machine>/core.json [...]`` writes, next
+to each file:
+
+- ``latency_vs_block.png``: time per block against block size (IIR, FIR, IR, presets);
+- ``latency_vs_channels.png``: against channel count at 256 frames;
+- ``latency_vs_length.png``: against IIR order (Butterworth, elliptic) and FIR/IR length;
+- ``offline_throughput.png``: TorchFX's paper setup, seconds per run against channels and duration.
 
 Every point is one (cell, implementation): the marker is p50 per block, the bar above it runs to
-p99. The dashed black line is the cell's deadline (frames / samplerate); a p99 above it misses.
+p99; both axes are logarithmic. The dashed black line is the deadline (frames / samplerate): a
+bar crossing it misses. rtfx is drawn in blue (CPU) and purple (CUDA), thick; peers thinner.
 """
 from __future__ import annotations
 
@@ -14,21 +19,27 @@ import json
 import sys
 from pathlib import Path
 
-IIR_PNG = "iir_latency.png"
-CONV_PNG = "convolution_latency.png"
+BLOCK_PNG = "latency_vs_block.png"
+CHANNELS_PNG = "latency_vs_channels.png"
+LENGTH_PNG = "latency_vs_length.png"
+OFFLINE_PNG = "offline_throughput.png"
 
-# One colour and marker per implementation (rtfx in blues/purples, SciPy in warm colours).
 STYLE = {
     "rtfx-cpu": dict(color="#1f62c4", marker="o", label="rtfx (CPU)"),
-    "rtfx-cuda": dict(color="#8e2fb8", marker="D", label="rtfx (CUDA, incl. H2D/D2H + sync)"),
+    "rtfx-cuda": dict(color="#8e2fb8", marker="D", label="rtfx (CUDA eager, incl. H2D/D2H + sync)"),
     "sosfilt": dict(color="#e07b00", marker="s", label="scipy sosfilt"),
-    "lfilter-cascade": dict(color="#c0392b", marker="^", label="scipy lfilter × 4 sections"),
+    "lfilter-cascade": dict(color="#c0392b", marker="^", label="scipy lfilter per section"),
     "lfilter": dict(color="#c0392b", marker="^", label="scipy lfilter"),
+    "scipy-chain": dict(color="#c0392b", marker="^", label="scipy chain (sosfilt/lfilter)"),
+    "oaconvolve": dict(color="#b8860b", marker="v", label="scipy oaconvolve"),
+    "torch-df2t": dict(color="#777777", marker="x", label="torch per-sample loop"),
+    "torchfx-cpu": dict(color="#2e8b57", marker="P", label="TorchFX (CPU)"),
+    "torchfx-cuda": dict(color="#0b5d2e", marker="X", label="TorchFX (CUDA)"),
+    "torchaudio-cpu": dict(color="#8b5a2b", marker="h", label="torchaudio lfilter (CPU)"),
+    "torchaudio-cuda": dict(color="#5a3510", marker="H", label="torchaudio lfilter (CUDA)"),
+    "pedalboard": dict(color="#d6478f", marker="*", label="pedalboard"),
 }
-IIR_IMPLS = ["rtfx-cpu", "rtfx-cuda", "sosfilt", "lfilter-cascade"]
-CONV_IMPLS = ["rtfx-cpu", "rtfx-cuda", "lfilter"]
-
-FIGSIZE = (11, 5)   # inches; at DPI 100 -> 1100 x 500 px
+FIGSIZE = (15, 5.4)
 DPI = 100
 
 
@@ -41,169 +52,223 @@ def _pyplot():
 
 def _machine_line(doc: dict) -> str:
     m, s = doc.get("machine", {}), doc.get("settings", {})
-    name = s.get("machine_name") or "unknown machine"
-    cpu = f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores"
     gpu = (m.get("gpu") or {}).get("name")
-    hw = f"{cpu}; GPU {gpu}" if gpu and "cuda" in s.get("devices", []) else cpu
-    return (f"{name} ({hw}; torch {m.get('torch', '?')} {s.get('torch_threads', '?')} thread, "
-            f"scipy {m.get('scipy', '?')}; {s.get('blocks', '?')} blocks/cell)")
+    hw = f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores" + (
+        f"; GPU {gpu}" if gpu and "cuda" in s.get("devices", []) else "")
+    return (f"{s.get('machine_name', '?')} ({hw}; torch {m.get('torch', '?')} "
+            f"{s.get('torch_threads', '?')} thread, scipy {m.get('scipy', '?')}; "
+            f"{s.get('blocks', '?')} blocks/cell; {m.get('date', '')[:10]})")
 
 
-def _point(ax, x, e: dict, style: dict, label=None, full_n=None):
-    p50, p99 = e["p50_us"], e["p99_us"]
-    ax.errorbar([x], [p50], yerr=[[0], [max(p99 - p50, 0)]], fmt=style["marker"],
-                color=style["color"], ms=7, capsize=4, elinewidth=1.6, capthick=1.6,
-                label=label, zorder=3)
-    if full_n and e.get("n", full_n) < full_n:
-        ax.annotate(f"n={e['n']}", (x, p99), xytext=(4, 3), textcoords="offset points",
-                    fontsize=8, color=style["color"])
+def _style(name: str) -> dict:
+    return STYLE.get(name, dict(color="#444444", marker=".", label=name))
 
 
-def _series(ax, pts: list, name: str, full_n, values: list) -> None:
-    """One implementation's points ``(x, entry)`` joined by a faint line; p50/p99 into values."""
+def _series(ax, pts: list, name: str, k: int, n_impls: int, log_x: bool) -> list[float]:
+    """One implementation: ``pts`` = ``[(x, entry)]``; p50 markers joined, bars to p99."""
+    pts = [(x, e) for x, e in pts if e.get("status", "ok") == "ok"]
     if not pts:
-        return
-    st = STYLE[name]
-    ax.plot([x for x, _ in pts], [e["p50_us"] for _, e in pts], "-", color=st["color"],
-            lw=1, alpha=0.45, zorder=2)
-    for i, (x, e) in enumerate(pts):
-        _point(ax, x, e, st, st["label"] if i == 0 else None, full_n)
-        values += [e["p50_us"], e["p99_us"]]
+        return []
+    st = _style(name)
+    shift = (k - (n_impls - 1) / 2)
+    xs = [x * 2 ** (0.05 * shift) if log_x else x + 0.05 * shift for x, _ in pts]
+    p50 = [e["p50_us"] for _, e in pts]
+    p99 = [e["p99_us"] for _, e in pts]
+    rtfx = name.startswith("rtfx")
+    ax.plot(xs, p50, "-", color=st["color"], lw=2.4 if rtfx else 1.0, alpha=0.9 if rtfx else 0.5, zorder=3)
+    ax.errorbar(xs, p50, yerr=[[0] * len(xs), [max(b - a, 0) for a, b in zip(p50, p99)]],
+                fmt=st["marker"], color=st["color"], ms=8 if rtfx else 6, capsize=3,
+                elinewidth=1.3, label=st["label"], zorder=4 if rtfx else 3)
+    return p50 + p99
 
 
-def _log_limits(ax, values):
+def _impl_names(cells: list[dict]) -> list[str]:
+    names: list[str] = []
+    for c in cells:
+        for n, e in c["impls"].items():
+            if e.get("status", "ok") == "ok" and n not in names:
+                names.append(n)
+    return sorted(names, key=lambda n: (not n.startswith("rtfx"), list(STYLE).index(n) if n in STYLE else 99))
+
+
+def _panel(ax, cells: list[dict], x_key, title: str, xlabel: str, deadline: str, log_x=True, ticks=None):
+    """Draw ``cells`` (one sweep) on ``ax``; ``deadline`` is ``"per-x"`` or ``"flat"``."""
+    cells = sorted(cells, key=x_key)
+    xs = [x_key(c) for c in cells]
+    values = []
+    if deadline == "per-x":
+        ax.plot(xs, [c["deadline_us"] for c in cells], "k--", lw=1.6, zorder=2, label="deadline (block duration)")
+    else:
+        ax.axhline(cells[0]["deadline_us"], color="k", ls="--", lw=1.6, zorder=2, label="deadline (block duration)")
+    values += [c["deadline_us"] for c in cells]
+    names = _impl_names(cells)
+    for k, name in enumerate(names):
+        values += _series(ax, [(x_key(c), c["impls"][name]) for c in cells if name in c["impls"]],
+                          name, k, len(names), log_x)
+    if log_x:
+        ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(xs)
+    ax.set_xticklabels(ticks(cells) if ticks else [str(x) for x in xs], fontsize=9)
+    ax.minorticks_off() if log_x else None
+    ax.set_yscale("log")
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.grid(True, which="major", alpha=0.35)
+    return values
+
+
+def _finish(fig, axes, title, doc, path, values):
     lo, hi = min(values), max(values)
-    ax.set_ylim(lo / 1.6, hi * 1.8)
-
-
-def _finish(fig, axes, title, doc, path):
-    handles, labels = {}, []
+    for ax in axes:
+        ax.set_ylim(lo / 1.8, hi * 1.8)
+    axes[0].set_ylabel("time per block, µs (marker p50, bar to p99)", fontsize=10)
+    handles = {}
     for ax in axes:
         for h, l in zip(*ax.get_legend_handles_labels()):
-            if l not in handles:
-                handles[l] = h
-                labels.append(l)
-    fig.legend([handles[l] for l in labels], labels, loc="lower center", ncol=len(labels),
-               fontsize=10, frameon=False)
+            handles.setdefault(l, h)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(len(handles), 6),
+               fontsize=9, frameon=False)
     fig.suptitle(title, fontsize=13, fontweight="bold", y=0.985)
-    fig.text(0.5, 0.93, _machine_line(doc), ha="center", fontsize=9.5, color="#444")
-    fig.tight_layout(rect=(0, 0.07, 1, 0.945))
+    fig.text(0.5, 0.925, _machine_line(doc), ha="center", fontsize=9, color="#444")
+    rows = (len(handles) + 5) // 6
+    fig.tight_layout(rect=(0, 0.04 + 0.04 * rows, 1, 0.93))
     fig.savefig(path, dpi=DPI)
 
 
-def _figure(doc: dict, kind: str, known: list, panel_key: str):
-    """Cells of ``kind``, the implementations present, one panel per value of ``panel_key``.
+def _sweep_cells(doc, kind, axis, **match):
+    """Cells of ``kind`` on sweep ``axis`` plus the default cell they sweep around."""
+    cs = [c for c in doc["cells"] if c["kind"] == kind and c.get("sweep") in (axis, "default")]
+    for key, value in match.items():
+        cs = [c for c in cs if c.get(key) == value]
+    return cs
 
-    Returns ``(plt, cells, impls, panel values, fig, axes, blocks per cell)`` or None.
-    """
-    cells = [c for c in doc["cells"] if c["kind"] == kind]
-    if not cells:
+
+def _groups_for(doc, axis: str) -> list[tuple[str, list[dict]]]:
+    """Panels of one sweep axis: IIR Butterworth 8, FIR 512, IR 1 s, each preset."""
+    d = doc["cells"]
+    out = []
+    iir = [c for c in d if c["kind"] == "iir" and c.get("sweep") in (axis, "default")
+           and c.get("design") == "butter" and c.get("order") == 8]
+    out.append(("IIR Butterworth order 8", iir))
+    for kind, title in (("fir", "FIR"), ("ir", "IR")):
+        cs = [c for c in d if c["kind"] == kind and c.get("sweep") in (axis, "default")]
+        if cs:
+            ref = next((c for c in cs if c.get("sweep") == "default"), cs[0])
+            label = f"FIR {ref['taps']} taps" if kind == "fir" else f"IR {ref['taps'] / ref['samplerate']:g} s"
+            out.append((label, [c for c in cs if c["taps"] == ref["taps"]]))
+    if axis == "frames":
+        for p in sorted({c["preset"] for c in d if c["kind"] == "preset"}):
+            out.append((f"preset {Path(p).stem}", [c for c in d if c.get("preset") == p]))
+    return [(t, cs) for t, cs in out if len({c["frames" if axis == "frames" else "channels"] for c in cs}) > 1]
+
+
+def plot_vs(doc: dict, path: Path, axis: str) -> Path | None:
+    groups = _groups_for(doc, axis)
+    if not groups:
         return None
     plt = _pyplot()
-    impls = [n for n in known if any(n in c["impls"] for c in cells)]
-    panels = sorted({c[panel_key] for c in cells})
-    fig, axes = plt.subplots(1, len(panels), figsize=FIGSIZE, sharey=True, squeeze=False)
-    return plt, cells, impls, panels, fig, list(axes[0]), doc.get("settings", {}).get("blocks")
-
-
-def plot_iir(doc: dict, path: Path) -> Path | None:
-    figure = _figure(doc, "iir", IIR_IMPLS, "channels")
-    if figure is None:
-        return None
-    plt, cells, impls, chans, fig, axes, full_n = figure
+    fig, axes = plt.subplots(1, len(groups), figsize=FIGSIZE, sharey=True, squeeze=False)
+    axes = list(axes[0])
     values = []
-    for ax, ch in zip(axes, chans):
-        cs = sorted((c for c in cells if c["channels"] == ch), key=lambda c: c["frames"])
-        frames = [c["frames"] for c in cs]
-        # deadline: frames / samplerate, a straight line on log-log axes
-        ax.plot(frames, [c["deadline_us"] for c in cs], "k--", lw=1.4, zorder=2,
-                label="deadline (block length in time)")
-        for c in cs:
-            ax.annotate(f"{c['deadline_us'] / 1000:.2f} ms", (c["frames"], c["deadline_us"]),
-                        xytext=(0, 5), textcoords="offset points", ha="center", fontsize=8.5)
-        values += [c["deadline_us"] for c in cs]
-        for k, name in enumerate(impls):
-            offset = 2 ** (0.09 * (k - (len(impls) - 1) / 2))  # side by side on the log x axis
-            pts = [(c["frames"] * offset, c["impls"][name]) for c in cs if name in c["impls"]]
-            _series(ax, pts, name, full_n, values)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xticks(frames)
-        ax.set_xticklabels([str(f) for f in frames])
-        ax.set_xlim(frames[0] / 1.5, frames[-1] * 1.5)
-        ax.set_xlabel("block size (frames at 48 kHz)", fontsize=11)
-        ax.set_title(f"{ch} channels", fontsize=12)
-        ax.grid(True, which="major", alpha=0.35)
-        ax.grid(True, which="minor", axis="y", alpha=0.12)
-        ax.tick_params(labelsize=10)
-    axes[0].set_ylabel("time per block (µs)", fontsize=11)
-    _log_limits(axes[0], values)
-    _finish(fig, axes, "IIR 8th-order Butterworth lowpass (4 SOS): time per block, "
-            "marker p50, bar to p99", doc, path)
+    for ax, (title, cs) in zip(axes, groups):
+        if axis == "frames":
+            values += _panel(ax, cs, lambda c: c["frames"], title, "block size (frames, 48 kHz)", "per-x")
+        else:
+            values += _panel(ax, cs, lambda c: c["channels"], title, f"channels ({cs[0]['frames']}-frame blocks)", "flat")
+    name = "block size" if axis == "frames" else "channel count"
+    _finish(fig, axes, f"Time per block vs {name}: rtfx against SciPy and the peers", doc, path, values)
     plt.close(fig)
     return path
 
 
-def _ir_tick(c: dict) -> str:
-    taps, sr = c["taps"], c.get("samplerate", 48000)
-    if taps >= sr // 2:
-        return f"IR {taps / sr:g} s\n({taps} taps)"
-    return f"FIR {taps} taps\n({taps / sr * 1000:.1f} ms)"
-
-
-def plot_convolution(doc: dict, path: Path) -> Path | None:
-    figure = _figure(doc, "fir", CONV_IMPLS, "frames")
-    if figure is None:
+def plot_length(doc: dict, path: Path) -> Path | None:
+    d = doc["cells"]
+    groups = []
+    for design, title in (("butter", "IIR Butterworth"), ("ellip", "IIR elliptic")):
+        cs = [c for c in d if c["kind"] == "iir" and c.get("design") == design and c.get("sweep") in ("order", "default")]
+        if len({c["order"] for c in cs}) > 1:
+            groups.append((f"{title} (order)", cs, lambda c: c["order"], "filter order", None))
+    cs = [c for c in d if c["kind"] in ("fir", "ir") and c.get("sweep") in ("taps", "default")]
+    if len({c["taps"] for c in cs}) > 1:
+        ticks = lambda cells: [f"{c['taps']}" if c["kind"] == "fir" else f"{c['taps'] / c['samplerate']:g} s" for c in cells]
+        groups.append(("FIR → long IR (length)", cs, lambda c: c["taps"], "taps (FIR) / IR seconds", ticks))
+    if not groups:
         return None
-    plt, cells, impls, frames_all, fig, axes, full_n = figure
-    taps_all = sorted({c["taps"] for c in cells})
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(groups), figsize=FIGSIZE, sharey=True, squeeze=False,
+                             gridspec_kw={"width_ratios": [1] * (len(groups) - 1) + [1.6]} if len(groups) > 1 else None)
+    axes = list(axes[0])
     values = []
-    for ax, fr in zip(axes, frames_all):
-        cs = sorted((c for c in cells if c["frames"] == fr), key=lambda c: c["taps"])
-        xs = {t: i for i, t in enumerate(taps_all)}
-        deadline = cs[0]["deadline_us"]
-        ax.axhline(deadline, color="k", ls="--", lw=1.4, zorder=2,
-                   label="deadline (block length in time)")
-        ax.annotate(f"deadline {deadline / 1000:.2f} ms", (-0.5, deadline),
-                    xytext=(4, 4), textcoords="offset points", ha="left", fontsize=9)
-        values.append(deadline)
-        for k, name in enumerate(impls):
-            dx = 0.14 * (k - (len(impls) - 1) / 2)
-            pts = [(xs[c["taps"]] + dx, c["impls"][name]) for c in cs if name in c["impls"]]
-            _series(ax, pts, name, full_n, values)
-        # how much faster rtfx (CPU) is than lfilter at p50, written under each group
-        for c in cs:
-            r = c.get("speedup", {}).get("rtfx-cpu", {}).get("lfilter", {}).get("p50")
-            if r:
-                ax.annotate(f"{r:.0f}×" if r >= 10 else f"{r:.1f}×",
-                            (xs[c["taps"]], c["impls"]["rtfx-cpu"]["p50_us"]),
-                            xytext=(0, -16), textcoords="offset points", ha="center",
-                            fontsize=8.5, color=STYLE["rtfx-cpu"]["color"])
+    for ax, (title, cs, key, xlabel, ticks) in zip(axes, groups):
+        values += _panel(ax, cs, key, title + f", {cs[0]['frames']} frames × {cs[0]['channels']} ch", xlabel,
+                         "flat", ticks=ticks)
+    _finish(fig, axes, "Time per block vs filter order and IR length", doc, path, values)
+    plt.close(fig)
+    return path
+
+
+def plot_offline(doc: dict, path: Path) -> Path | None:
+    recs = doc.get("offline") or []
+    if not recs:
+        return None
+    plt = _pyplot()
+    panels = []
+    for chain, title in (("iir", "IIR chain"), ("fir", "FIR chain")):
+        rs = [r for r in recs if r["chain"] == chain]
+        sec_ref = max((r["seconds"] for r in rs), key=lambda s: sum(r["seconds"] == s for r in rs), default=None)
+        by_ch = [r for r in rs if r["seconds"] == sec_ref]
+        ch_ref = max((r["channels"] for r in rs), key=lambda c: sum(r["channels"] == c for r in rs), default=None)
+        by_sec = [r for r in rs if r["channels"] == ch_ref]
+        if len(by_ch) > 1:
+            panels.append((f"{title}: {sec_ref:g} s of audio", by_ch, "channels", "channels"))
+        if len(by_sec) > 1:
+            panels.append((f"{title}: {ch_ref} channels", by_sec, "seconds", "signal duration (s)"))
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=FIGSIZE, squeeze=False)
+    axes = list(axes[0])
+    for ax, (title, rs, key, xlabel) in zip(axes, panels):
+        rs = sorted(rs, key=lambda r: r[key])
+        names = _impl_names(rs)
+        for name in names:
+            pts = [(r[key], r["impls"][name]["median_s"]) for r in rs if r["impls"].get(name, {}).get("status") == "ok"]
+            if pts:
+                st = _style(name)
+                lw = 2.4 if name.startswith("rtfx") else 1.0
+                ax.plot(*zip(*pts), "-", marker=st["marker"], color=st["color"], lw=lw, ms=7, label=st["label"])
+        ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xticks(range(len(taps_all)))
-        ax.set_xticklabels([_ir_tick(next(c for c in cells if c["taps"] == t)) for t in taps_all])
-        ax.set_xlim(-0.5, len(taps_all) - 0.5)
-        ax.set_title(f"{fr}-frame blocks, {cs[0]['channels']} channels", fontsize=12)
-        ax.grid(True, which="major", axis="y", alpha=0.35)
-        ax.grid(True, which="minor", axis="y", alpha=0.12)
-        ax.tick_params(labelsize=10)
-    axes[0].set_ylabel("time per block (µs)", fontsize=11)
-    _log_limits(axes[0], values)
-    lo = axes[0].get_ylim()[0]
-    axes[0].set_ylim(lo / 1.6, None)   # room for the speedup labels under the rtfx markers
-    _finish(fig, axes, "FIR / long-IR convolution: time per block, marker p50, bar to p99 "
-            "(blue ×: rtfx CPU vs lfilter at p50)", doc, path)
+        ax.set_xticks([r[key] for r in rs])
+        ax.set_xticklabels([f"{r[key]:g}" for r in rs])
+        ax.minorticks_off()
+        ax.set_title(title, fontsize=11)
+        ax.set_xlabel(xlabel)
+        ax.grid(True, alpha=0.35)
+    axes[0].set_ylabel("seconds per run (median)")
+    handles = {}
+    for ax in axes:
+        for h, l in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(l, h)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(len(handles), 6),
+               fontsize=9, frameon=False)
+    fig.suptitle("Offline throughput, TorchFX's paper setup (44.1 kHz noise, whole signal): lower is faster",
+                 fontsize=13, fontweight="bold", y=0.985)
+    fig.text(0.5, 0.925, _machine_line(doc), ha="center", fontsize=9, color="#444")
+    fig.tight_layout(rect=(0, 0.12, 1, 0.93))
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
 
 
 def plot_file(json_path, out_dir=None) -> list[Path]:
-    """Write both PNGs for one ``core.json`` (next to it unless ``out_dir``); return their paths."""
+    """Write every PNG for one ``core.json`` (next to it unless ``out_dir``); return their paths."""
     json_path = Path(json_path)
     doc = json.loads(json_path.read_text())
     out = Path(out_dir) if out_dir is not None else json_path.parent
     out.mkdir(parents=True, exist_ok=True)
-    written = [plot_iir(doc, out / IIR_PNG), plot_convolution(doc, out / CONV_PNG)]
+    written = [plot_vs(doc, out / BLOCK_PNG, "frames"), plot_vs(doc, out / CHANNELS_PNG, "channels"),
+               plot_length(doc, out / LENGTH_PNG), plot_offline(doc, out / OFFLINE_PNG)]
     return [p for p in written if p is not None]
 
 

@@ -190,8 +190,9 @@ def implementations(cell: C.Cell, blocks: np.ndarray, devices: list[str]) -> lis
         impls.append(Impl("scipy-chain", "peer", "cpu", *_methods(ScipyChainPeer(models, blocks)),
                           cell.peer_blocks.get("scipy-chain"),
                           "SciPy streaming the same chain: sosfilt/lfilter with zi per stage"))
-    for name in ("torchfx", "torchaudio", "pedalboard"):
-        impls.append(Unavailable(name, "n/a", f"n/a: {name} has no rtfx preset loader"))
+    for name in [f"{lib}-{d}" for lib in ("torchfx", "torchaudio") for d in devices] + ["pedalboard"]:
+        lib = name.split("-")[0]
+        impls.append(Unavailable(name, "n/a", f"n/a: {lib} cannot load an rtfx preset"))
     return impls
 
 

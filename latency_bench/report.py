@@ -4,71 +4,113 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-SCHEMA = "rtfx-latency-bench/1"
-KIND_TITLES = {"iir": "IIR: 8th-order Butterworth lowpass (4 second-order sections)",
-               "fir": "FIR and long-IR convolution"}
-PEER_TITLES = {"sosfilt": "sosfilt", "lfilter-cascade": "lfilter cascade",
-               "torch-df2t": "torch DF2T loop", "lfilter": "lfilter"}
+SCHEMA = "rtfx-latency-bench/2"
+KIND_TITLES = {"iir": "IIR cascades (Butterworth and elliptic lowpass, 1 kHz)",
+               "fir": "Short FIR (windowed-sinc lowpass)",
+               "ir": "Long convolution (synthetic reverb IRs)",
+               "preset": "Bundled presets through the live path (BlockProcessor)"}
+SWEEP_TITLES = {"default": "default cell", "frames": "block size", "channels": "channels",
+                "order": "order / family", "taps": "length", "preset": "preset"}
+BASE = "rtfx-cpu"   # ratios in the tables are against rtfx on CPU (the live default)
 
 
-def build(machine: dict, settings: dict, cells: list[dict]) -> dict:
-    return {"schema": SCHEMA, "machine": machine, "settings": settings, "cells": cells}
+def build(machine: dict, settings: dict, cells: list[dict], offline: list[dict] | None = None) -> dict:
+    return {"schema": SCHEMA, "machine": machine, "settings": settings, "cells": cells,
+            "offline": offline or []}
 
 
 def write_json(doc: dict, path: Path) -> None:
     path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
 
 
-def _t(e: dict) -> str:
-    return f"{e['p50_us']:.1f} / {e['p99_us']:.1f} / {e['max_us']:.0f}"
+def _names(cells: list[dict]) -> list[str]:
+    """Implementations in first-seen order, rtfx first."""
+    names: list[str] = []
+    for cell in cells:
+        for name in cell["impls"]:
+            if name not in names:
+                names.append(name)
+    return sorted(names, key=lambda n: (not n.startswith("rtfx"), names.index(n)))
 
 
-def _ok(e: dict) -> str:
-    return "✓" if e["meets_deadline_p99"] else "✗"
-
-
-def _gpu(e: dict) -> str:
-    """The CUDA-event span of a GPU block (H2D to D2H), p50 / p99."""
-    if e.get("gpu_p50_us") is None:
-        return ""
-    return f" (GPU span {e['gpu_p50_us']:.0f} / {e['gpu_p99_us']:.0f})"
-
-
-def _err(e: dict) -> str:
-    return f"{e['max_rel_err']:.1e}" if e.get("max_rel_err") is not None else "—"
-
-
-def _ratio(r: dict | None) -> str:
-    return "—" if r is None else f"{r['p50']:.2f}× ({r['p99']:.2f}×)"
+def _entry(cell: dict, name: str) -> str:
+    e = cell["impls"].get(name)
+    if e is None:
+        return "—"
+    if e["status"] != "ok":
+        return e["status"]
+    ok = "✓" if e["meets_deadline_p99"] else "✗"
+    err = f"{e['max_rel_err']:.0e}" if e.get("max_rel_err") is not None else "no ref"
+    text = f"{e['p50_us']:.0f} / {e['p99_us']:.0f} {ok} · {err}"
+    base = cell["impls"].get(BASE)
+    if name != BASE and base and base.get("status") == "ok":
+        text += f" · {e['p50_us'] / base['p50_us']:.2g}×"
+    if e["n"] < cell["blocks"]:
+        text += f" (n={e['n']})"
+    return text
 
 
 def table(cells: list[dict]) -> list[str]:
-    """One row per cell and rtfx device, one column group per peer present."""
-    peers: list[str] = []
-    for cell in cells:
-        for name, e in cell["impls"].items():
-            if e["role"] == "peer" and name not in peers:
-                peers.append(name)
-    head = ["cell", "frames", "ch", "deadline µs", "rtfx kernel", "rtfx µs", "rtfx err"]
-    for p in peers:
-        title = PEER_TITLES.get(p, p)
-        head += [f"{title} µs", f"× vs {title}"]
+    """One row per cell; one column per implementation: ``p50 / p99 µs ✓ · err · × vs rtfx-cpu``."""
+    names = _names(cells)
+    head = ["cell", "sweep", "frames", "ch", "deadline µs"] + names
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
-    for cell in cells:
-        for rname, r in cell["impls"].items():
-            if r["role"] != "rtfx":
-                continue
-            row = [cell["label"], str(cell["frames"]), str(cell["channels"]), f"{cell['deadline_us']:.0f}",
-                   f"{r['device']}: {r.get('kernel', '?')}", f"{_t(r)} {_ok(r)}{_gpu(r)}", _err(r)]
-            for p in peers:
-                e = cell["impls"].get(p)
-                if e is None:
-                    row += ["—", "—"]
-                    continue
-                capped = f" ({e['n']} blocks)" if e["n"] < cell["blocks"] else ""
-                row += [f"{_t(e)} {_ok(e)}{capped}", _ratio(cell["speedup"][rname].get(p))]
-            lines.append("| " + " | ".join(row) + " |")
+    for c in cells:
+        row = [c["label"], SWEEP_TITLES.get(c.get("sweep"), c.get("sweep", "")), str(c["frames"]),
+               str(c["channels"]), f"{c['deadline_us']:.0f}"] + [_entry(c, n) for n in names]
+        lines.append("| " + " | ".join(row) + " |")
     return lines
+
+
+def deadline_table(cells: list[dict]) -> list[str]:
+    """Per block size: the deadline and, per implementation, in how many cells p99 met it."""
+    names = _names(cells)
+    lines = ["| frames | deadline µs | cells | " + " | ".join(names) + " |",
+             "|" + "|".join(["---"] * (3 + len(names))) + "|"]
+    for frames in sorted({c["frames"] for c in cells}):
+        cs = [c for c in cells if c["frames"] == frames]
+        row = [str(frames), f"{cs[0]['deadline_us']:.0f}", str(len(cs))]
+        for n in names:
+            ran = [c["impls"][n] for c in cs if c["impls"].get(n, {}).get("status") == "ok"]
+            met = sum(e["meets_deadline_p99"] for e in ran)
+            row.append(f"{met}/{len(ran)}" + (" ✓" if ran and met == len(ran) else "") if ran else "—")
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def offline_table(records: list[dict], chain: str) -> list[str]:
+    recs = [r for r in records if r["chain"] == chain]
+    if not recs:
+        return []
+    names = _names(recs)
+    lines = ["| channels | seconds | " + " | ".join(names) + " |", "|" + "|".join(["---"] * (2 + len(names))) + "|"]
+    for r in recs:
+        row = [str(r["channels"]), f"{r['seconds']:g}"]
+        for n in names:
+            e = r["impls"].get(n, {"status": "—"})
+            if e["status"] == "ok":
+                base = r["impls"].get(BASE, {})
+                ratio = (f" · {e['median_s'] / base['median_s']:.2g}×"
+                         if n != BASE and base.get("status") == "ok" else "")
+                row.append(f"{e['median_s']:.3g} s · {e['max_rel_err']:.0e}{ratio}")
+            elif e["status"] == "skipped":
+                row.append(f"skipped (≈{e['predicted_s']:.0f} s)")
+            else:
+                row.append(e["status"])
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _reasons(cells: list[dict]) -> list[str]:
+    """One line per (implementation, reason) that did not run, with how many cells."""
+    seen: dict[tuple, list[str]] = {}
+    for c in cells:
+        for n, e in c["impls"].items():
+            if e["status"] not in ("ok",):
+                seen.setdefault((n, e["status"], e["reason"]), []).append(c.get("id") or
+                                                                         f"{c['chain']}-{c['channels']}ch-{c['seconds']:g}s")
+    return [f"- **{n}** {status} in {len(ids)} cell(s) ({', '.join(ids[:4])}{', …' if len(ids) > 4 else ''}): {reason}"
+            for (n, status, reason), ids in seen.items()]
 
 
 def markdown(doc: dict) -> str:
@@ -76,6 +118,7 @@ def markdown(doc: dict) -> str:
     gpu = m.get("gpu")
     gpu_text = (f"{gpu['name']} ({gpu['memory_gib']} GiB, driver {gpu['driver']}, CUDA {gpu['cuda_runtime']})"
                 if gpu else "none used")
+    cells = doc["cells"]
     out = [
         f"# rtfx per-block latency: {s['machine_name']}",
         "",
@@ -83,41 +126,64 @@ def markdown(doc: dict) -> str:
         f"- torch {m['torch']}, scipy {m['scipy']}, numpy {m['numpy']}, Python {m['python']}; "
         f"{m['date']}; commit {(m.get('git_commit') or '?')[:10]}"
         f"{' + uncommitted changes' if m.get('git_dirty') else ''}",
-        f"- `{s['command']}`: {s['blocks']} timed blocks per cell after {s['warmup']} warm-up blocks "
-        f"(fewer where a column says so), 48 kHz; torch 1 thread, denormals flushed, inference_mode, "
-        "gc off while timing; implementations interleaved block by block in rotating order.",
+        f"- peers: " + ", ".join(f"{k} {v}" for k, v in (m.get("peers") or {}).items()),
+        f"- `{s['command']}`: {s['blocks']} timed blocks per cell after {s['warmup']} warm-up blocks; "
+        f"an implementation slower than {s.get('budget_s')} s per cell gets fewer (n= in its column); "
+        "48 kHz; torch 1 thread, denormals flushed, inference_mode, gc off while timing; "
+        "implementations interleaved block by block in rotating order.",
         "",
-        "Times (µs columns) are per block, `p50 / p99 / max`, wall clock (`perf_counter_ns`); on CUDA each block "
-        "includes pinned H2D, the kernel(s) launched eagerly (no CUDA graph), D2H and "
-        "`torch.cuda.synchronize()` (the live cost); `GPU span` is the CUDA-event time from before "
-        "H2D to after D2H, p50 / p99. "
-        "✓/✗: p99 within the deadline (frames / 48000 s). `× vs peer` = peer time / rtfx time at p50 "
-        "(at p99 in parentheses): above 1× rtfx is faster. `rtfx err` = max |y − ref| / max |ref| of rtfx's "
-        "streamed float32 output against SciPy in float64 on the whole cell signal (1 s of noise; "
-        "the IR length + 0.5 s for long IRs). SciPy peers get the same float32 blocks and compute "
-        "in float64.",
+        "Each implementation column reads `p50 / p99 µs ✓|✗ · error · ×`: wall-clock time per block "
+        "(`perf_counter_ns`; on CUDA pinned H2D + eager launches + D2H + `torch.cuda.synchronize()`), "
+        "✓ when p99 is within the block's deadline (frames / 48000 s), the maximum relative error "
+        "(max |y − ref| / max |ref|) against float64 SciPy on the cell's data (rtfx: the whole "
+        "signal, 1 s of noise or the IR + 0.5 s; peers: the blocks they ran), and `×` = its p50 / "
+        f"{BASE}'s p50 (above 1×: slower than rtfx on CPU). `missing`, `failed`, `n/a`, `not yet`: "
+        "did not run; the reasons are listed under the tables.",
         "",
-    ]
-    for kind in ("iir", "fir"):
-        cells = [c for c in doc["cells"] if c["kind"] == kind]
-        if not cells:
-            continue
-        out += [f"## {KIND_TITLES[kind]}", ""] + table(cells) + [""]
-    notes = []
-    for c in doc["cells"]:
-        for name, e in c["impls"].items():
-            if e.get("note") or e["n"] < c["blocks"]:
-                notes.append(f"- {c['id']}, {name}: timed over {e['n']} blocks, not {c['blocks']} "
-                             f"(too slow for more); its error is over its first {e.get('err_frames', 0)} frames.")
+        "## Cells run",
+        "",
+        "One axis at a time around the default cell (256 frames, 2 channels; IIR: 8th-order "
+        "Butterworth): " + "; ".join(
+            f"{k}: " + ", ".join(sorted({c['filter_id'] for c in cells if c['kind'] == k}, key=_natural))
+            + " × frames " + ", ".join(str(f) for f in sorted({c['frames'] for c in cells if c['kind'] == k}))
+            + " × channels " + ", ".join(str(f) for f in sorted({c['channels'] for c in cells if c['kind'] == k}))
+            for k in KIND_TITLES if any(c["kind"] == k for c in cells))
+        + f" ({len(cells)} cells; exact list in the tables).",
+        "",
+        "## Deadlines: cells whose p99 met the deadline, per block size",
+        "",
+    ] + deadline_table(cells) + [""]
+    for kind, title in KIND_TITLES.items():
+        cs = [c for c in cells if c["kind"] == kind]
+        if cs:
+            out += [f"## {title}", ""] + table(cs) + [""]
+    if doc.get("offline"):
+        out += ["## Offline throughput (TorchFX's paper setup, 44.1 kHz)", "",
+                "Whole signal on the device before the clock, output left there; median of the runs; "
+                "`seconds · error · ×` with × = its time / rtfx-cpu's. rtfx processes the chain in "
+                "4096-frame blocks (its render path). Skipped: predicted over the time budget.", ""]
+        for chain, title in (("iir", "IIR chain (4 biquads)"), ("fir", "FIR chain (5 × 101–105 taps)")):
+            lines = offline_table(doc["offline"], chain)
+            if lines:
+                out += [f"### {title}", ""] + lines + [""]
+    reasons = _reasons(cells) + _reasons(doc.get("offline", []))
+    if reasons:
+        out += ["## Not run, and why", ""] + reasons + [""]
+    notes = [f"- {c['id']}, {n}: {e['note']}" for c in cells for n, e in c["impls"].items() if e.get("note")]
     if notes:
-        out += ["Capped implementations (never skipped):", ""] + notes + [""]
-    out += ["Filters:", ""]
+        out += ["## Notes on implementations", ""] + notes + [""]
+    out += ["## Filters", ""]
     seen = set()
-    for c in doc["cells"]:
+    for c in cells:
         if c["label"] not in seen:
             seen.add(c["label"])
             out.append(f"- {c['label']}: {c['filter']}")
     return "\n".join(out) + "\n"
+
+
+def _natural(text: str):
+    import re
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
 def write(doc: dict, out_dir: Path) -> tuple[Path, Path]:
