@@ -1,0 +1,271 @@
+"""LFO effects: chorus, flanger and vibrato (modulated delays), and tremolo.
+
+A modulated delay reads its delay line at a delay that moves with the LFO ``u(t)`` in [0, 1]::
+
+    delay(t) = m + (delay_ms + depth_ms * u(t)) * fs / 1000      samples
+
+(``m`` = the interpolator's reach, 1 or 2 samples, so that every read touches only samples
+already written). Reads are fractional (``rtfx.kernels.delayline``: linear, Lagrange or
+Hermite). The flanger feeds its delayed signal back into the line::
+
+    line[n] = x[n] + feedback * wet[n],      wet[n] = line(n - delay(n))
+
+computed in sub-blocks no longer than its shortest delay. ``delay_ms`` and ``depth_ms`` move
+linearly per sample between the values of consecutive steps, so a change bends the pitch a
+little instead of jumping the read position.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..effect import Effect
+from ..kernels.delayline import INTERPOLATIONS, DelayLine
+from ..kernels.lfo import SHAPES, Lfo
+from ..params import Param
+from ..spec import ProcessSpec
+
+SHAPE_FIELD = {"type": "string", "enum": list(SHAPES)}
+INTERPOLATION_FIELD = {"type": "string", "enum": list(INTERPOLATIONS)}
+STEREO_PHASE = Param("stereo_phase_deg", "deg", 0.0, 180.0, 90.0,
+                     doc="LFO phase offset of each channel from the one before")
+
+
+def rate_param(minimum: float, maximum: float, default: float) -> Param:
+    return Param("rate_hz", "Hz", minimum, maximum, default, scale="log", doc="LFO rate")
+
+
+def depth_ms_param(maximum: float, default: float) -> Param:
+    return Param("depth_ms", "ms", 0.0, maximum, default, ramp_ms=200.0, doc="LFO sweep of the delay")
+
+
+def delay_ms_param(minimum: float, maximum: float, default: float) -> Param:
+    return Param("delay_ms", "ms", minimum, maximum, default, scale="log", ramp_ms=200.0,
+                 doc="shortest delay (the LFO adds up to depth_ms)")
+
+
+def check_choice(owner: str, name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{owner}: {name} = {value!r}; choose one of {', '.join(map(str, choices))}")
+
+
+class ModulatedDelay(Effect):
+    """Base of chorus, flanger and vibrato: a delay line read at an LFO-driven delay.
+
+    Args:
+        shape: LFO shape, one of ``rtfx.kernels.lfo.SHAPES``.
+        interpolation: fractional-delay interpolator, one of ``INTERPOLATIONS``.
+    """
+
+    fields = {"shape": SHAPE_FIELD, "interpolation": INTERPOLATION_FIELD}
+    #: True: the wet signal is fed back into the line (``feedback`` parameter).
+    feedback_loop = False
+    voices = 1
+
+    def __init__(self, shape: str = "sine", interpolation: str = "hermite", **values: float) -> None:
+        check_choice(self.type_name, "shape", shape, SHAPES)
+        check_choice(self.type_name, "interpolation", interpolation, INTERPOLATIONS)
+        self.shape, self.interpolation = shape, interpolation
+        super().__init__(**values)
+
+    def delay_ms(self) -> float:
+        """The shortest delay (LFO at 0), in ms, not counting the interpolator's reach."""
+        return self.value("delay_ms")
+
+    def _prepare(self, spec: ProcessSpec) -> None:
+        depth = next(p for p in self.params if p.name == "depth_ms").maximum
+        delay = max((p.maximum for p in self.params if p.name == "delay_ms"), default=0.0)
+        longest = (delay + depth) * 1e-3 * spec.samplerate + 2
+        channels, block = spec.channels, spec.blocksize
+        self._line = DelayLine(channels, longest, block, spec.device, self.interpolation, readers=self.voices * block)
+        self._lfo = Lfo(self.shape, channels, self.voices, block, spec.device)
+        f64 = dict(device=spec.device, dtype=torch.float64)
+        f32 = dict(device=spec.device, dtype=spec.dtype)
+        self._steps = torch.arange(block, **f64)
+        self._ramp_steps = torch.arange(1, block + 1, **f64)
+        self._ramps = torch.empty(2, block, **f64)
+        self._feedback_ramp = torch.empty(block, **f32)
+        self._positions = torch.empty(channels * self.voices * block, **f64)
+        self._voices_out = torch.empty(channels * self.voices * block, **f32)
+        self._out = torch.empty(channels, block, **f32)
+        self._loop_in = torch.empty(channels, block, **f32)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._line.reset()
+        self._lfo.reset()
+        self._applied = self._delay_and_width()
+        self._feedback = self.value("feedback") if self.feedback_loop else 0.0
+
+    def _delay_and_width(self) -> tuple[float, float]:
+        """The shortest delay and the LFO's sweep, in samples."""
+        per_ms = 1e-3 * self.spec.samplerate
+        return self._line.min_delay + self.delay_ms() * per_ms, self.value("depth_ms") * per_ms
+
+    def _per_sample(self, row: int, start: float, end: float, frames: int):
+        """``end``, or a ramp from just after ``start`` to ``end`` when they differ."""
+        if start == end:
+            return end
+        ramp = torch.mul(self._ramp_steps[:frames], (end - start) / frames, out=self._ramps[row, :frames])
+        return ramp.add_(start)
+
+    def _read_positions(self, frames: int, start: int) -> torch.Tensor:
+        """Buffer positions ``start + i - delay(i)``, ``(channels, voices, frames)`` float64."""
+        (delay0, width0), (delay1, width1) = self._applied, self._delay_and_width()
+        self._applied = (delay1, width1)
+        rate = self.value("rate_hz") / self.spec.samplerate
+        lfo = self._lfo.values(frames, rate, self.value("stereo_phase_deg") / 360.0)
+        self._lfo.advance(frames, rate)
+        positions = self._positions[: lfo.numel()].view(lfo.shape)
+        torch.mul(lfo, self._per_sample(0, -width0, -width1, frames), out=positions)
+        positions.add_(self._steps[:frames])
+        delay = self._per_sample(1, delay0, delay1, frames)
+        if isinstance(delay, float):
+            return positions.add_(start - delay)
+        return positions.sub_(delay).add_(start)
+
+    def _process(self, x: torch.Tensor) -> torch.Tensor:
+        channels, frames = x.shape
+        out = self._out[:, :frames]
+        if self.feedback_loop:
+            return self._process_loop(x, out)
+        self._line.write(x)
+        positions = self._read_positions(frames, self._line.now - frames)
+        if self.voices == 1:
+            return self._line.read(positions.view(channels, frames), out)
+        taps = self._voices_out[: positions.numel()].view(channels, -1)
+        voices = self._line.read(positions.view(channels, -1), taps).view(positions.shape)
+        return torch.mean(voices, dim=1, out=out)
+
+    def _process_loop(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Feedback: read, then write input plus feedback, in sub-blocks shorter than the delay."""
+        frames = x.shape[-1]
+        shortest = min(self._applied[0], self._delay_and_width()[0])
+        step = max(1, math.floor(shortest) - self._line.min_delay)
+        self._line.reserve(frames)
+        positions = self._read_positions(frames, self._line.now)[:, 0]
+        start, self._feedback = self._feedback, self.value("feedback")
+        feedback = self._feedback_ramp[:frames]  # per sample: a stepped gain would zip
+        torch.mul(self._ramp_steps[:frames], (self._feedback - start) / frames, out=feedback).add_(start)
+        for begin in range(0, frames, step):
+            end = min(begin + step, frames)
+            wet = self._line.read(positions[:, begin:end], out[:, begin:end])
+            loop_in = torch.mul(wet, feedback[begin:end], out=self._loop_in[:, : end - begin])
+            self._line.write(loop_in.add_(x[:, begin:end]))
+        return out
+
+    def _preset_fields(self) -> dict:
+        fields = {"shape": self.shape, "interpolation": self.interpolation}
+        if self.voices != 1:
+            fields["voices"] = self.voices
+        return fields
+
+
+class Chorus(ModulatedDelay):
+    """Chorus: ``voices`` copies at 5-30 ms delays, each swept by the LFO a fraction of a
+    cycle apart, averaged (mix 0.5 by default).
+
+    Args:
+        voices: 1 to 4.
+    """
+
+    type_name = "chorus"
+    category = "modulation"
+    params = (
+        rate_param(0.05, 5.0, 0.8),
+        depth_ms_param(10.0, 3.0),
+        delay_ms_param(5.0, 30.0, 10.0),
+        STEREO_PHASE,
+    )
+    fields = {**ModulatedDelay.fields, "voices": {"type": "integer", "minimum": 1, "maximum": 4}}
+    example_args = {"voices": 2}
+
+    def __init__(self, voices: int = 2, shape: str = "sine", interpolation: str = "hermite", **values: float) -> None:
+        check_choice("chorus", "voices", voices, (1, 2, 3, 4))
+        self.voices = voices
+        values.setdefault("mix", 0.5)
+        super().__init__(shape, interpolation, **values)
+
+
+class Flanger(ModulatedDelay):
+    """Flanger: a short swept delay (1-10 ms) with feedback, mixed with the dry signal
+    (mix 0.5 by default) to sweep a comb of notches."""
+
+    type_name = "flanger"
+    category = "modulation"
+    feedback_loop = True
+    params = (
+        rate_param(0.02, 5.0, 0.25),
+        depth_ms_param(8.0, 2.0),
+        delay_ms_param(1.0, 10.0, 1.0),
+        Param("feedback", "", -0.95, 0.95, 0.5, doc="delayed signal fed back (negative: odd harmonics)"),
+        STEREO_PHASE,
+    )
+    example_args = {}
+
+    def __init__(self, shape: str = "triangle", interpolation: str = "hermite", **values: float) -> None:
+        values.setdefault("mix", 0.5)
+        super().__init__(shape, interpolation, **values)
+
+
+class Vibrato(ModulatedDelay):
+    """Vibrato: pitch modulation by a swept delay, wet only (mix 1 by default)."""
+
+    type_name = "vibrato"
+    category = "modulation"
+    params = (
+        rate_param(0.1, 12.0, 5.0),
+        depth_ms_param(5.0, 1.0),
+        Param("stereo_phase_deg", "deg", 0.0, 180.0, 0.0, doc="LFO phase offset of each channel"),
+    )
+    example_args = {}
+
+    def delay_ms(self) -> float:
+        return 0.0
+
+
+class Tremolo(Effect):
+    """Tremolo: the gain dips by ``depth * u(t)`` with the LFO ``u`` in [0, 1].
+
+    Args:
+        shape: LFO shape, one of ``rtfx.kernels.lfo.SHAPES``.
+    """
+
+    type_name = "tremolo"
+    category = "modulation"
+    params = (
+        rate_param(0.1, 20.0, 4.0),
+        Param("depth", "", 0.0, 1.0, 0.5, doc="gain dip at the LFO's peak (1: to silence)"),
+        Param("stereo_phase_deg", "deg", 0.0, 180.0, 0.0, doc="LFO phase offset of each channel (180: auto-pan)"),
+    )
+    fields = {"shape": SHAPE_FIELD}
+    example_args = {}
+
+    def __init__(self, shape: str = "sine", **values: float) -> None:
+        check_choice("tremolo", "shape", shape, SHAPES)
+        self.shape = shape
+        super().__init__(**values)
+
+    def _prepare(self, spec: ProcessSpec) -> None:
+        self._lfo = Lfo(self.shape, spec.channels, 1, spec.blocksize, spec.device, spec.dtype)
+        self._gain = torch.empty(spec.channels, spec.blocksize, device=spec.device, dtype=spec.dtype)
+        self._out = torch.empty_like(self._gain)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lfo.reset()
+        self._depth = self.value("depth")
+
+    def _process(self, x: torch.Tensor) -> torch.Tensor:
+        channels, frames = x.shape
+        rate = self.value("rate_hz") / self.spec.samplerate
+        lfo = self._lfo.values(frames, rate, self.value("stereo_phase_deg") / 360.0).view(channels, frames)
+        self._lfo.advance(frames, rate)
+        start, self._depth = self._depth, self.value("depth")
+        depth = self._depth if start == self._depth else self._linear_ramp(start, self._depth, frames)
+        gain = torch.mul(lfo, depth, out=self._gain[:, :frames]).neg_().add_(1.0)
+        return torch.mul(x, gain, out=self._out[:, :frames])
+
+    def _preset_fields(self) -> dict:
+        return {"shape": self.shape}
