@@ -67,7 +67,7 @@ class Compressor(Effect):
         self._smoother = AttackRelease(frames, device)
         self._gain = DbGain(spec.channels, frames, device)
         self._hpf = SosFilter(self._hpf_sections(), spec.channels, frames, device)
-        self._times = None
+        self._times = self._hpf_hz = None
         self._makeup_db = self.value("makeup_db")
 
     def _hpf_sections(self):
@@ -78,8 +78,9 @@ class Compressor(Effect):
         if times != self._times:
             self._smoother.set_times(*times, self.spec.samplerate)
             self._times = times
-        if self.value("sidechain_hpf_hz") > HPF_OFF_HZ:
+        if self.value("sidechain_hpf_hz") != self._hpf_hz:
             self._hpf.set_sos(self._hpf_sections(), rebalance=not self.ramping)
+            self._hpf_hz = self.value("sidechain_hpf_hz")
 
     def _reset(self) -> None:
         self._makeup_db = self.value("makeup_db")
