@@ -1,4 +1,4 @@
-"""The ``rtfx`` command line: ``render``, ``devices``, ``live``, ``demo`` (see ``rtfx -h``)."""
+"""The ``rtfx`` command line: ``render``, ``devices``, ``live``, ``demo``, ``gui`` (see ``rtfx -h``)."""
 from __future__ import annotations
 
 import argparse
@@ -112,6 +112,16 @@ def cmd_demo(args: argparse.Namespace) -> None:
     _run_live(run_demo, sys.stderr, args.seconds)
 
 
+def cmd_gui(args: argparse.Namespace) -> None:
+    try:
+        from gui.app import run
+    except ImportError as error:
+        raise UserError(f"the window needs PyQt6 and pyqtgraph ({error}): pip install -e '.[gui]'") from None
+    code = run(args)
+    if code:
+        raise UserError("the window exited with an error (see above)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rtfx", description="Real-time streaming audio effects in PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,6 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the guitar demo live; on a virtual JACK device if there is no sound card")
     p.add_argument("--seconds", type=float, help="stop after this many seconds")
     p.set_defaults(run=cmd_demo)
+
+    p = sub.add_parser("gui", help="the rack window: edit a chain live, see CPU/GPU latency (PyQt6)")
+    try:
+        from gui.app import add_arguments  # no Qt import: only the options
+    except ImportError:
+        p.add_argument("--screenshot", type=Path)
+        p.add_argument("--seconds", type=float, default=5.0)
+    else:
+        add_arguments(p)
+    p.set_defaults(run=cmd_gui)
     return parser
 
 
