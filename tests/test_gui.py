@@ -1,0 +1,206 @@
+"""The rack window driven as a user would, checked against what the engine process then does.
+
+Offscreen Qt, on a JACK dummy server the window starts itself (its virtual device). One window
+streams through the module (an engine start costs seconds); the tests run in file order.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+pytest.importorskip("PyQt6")
+pytest.importorskip("pyqtgraph")
+pytest.importorskip("pytestqt")
+pytestmark = pytest.mark.skipif(shutil.which("jackd") is None, reason="needs Debian's jackd2 (make setup installs it)")
+
+from PyQt6.QtCore import Qt  # noqa: E402
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+START_TIMEOUT_MS = 60_000
+
+
+def gains_preset(path: Path, *gains_db: float) -> Path:
+    path.write_text(json.dumps({"format": "rtfx-preset", "version": 1, "name": "gains",
+                                "chain": [{"type": "gain", "gain_db": g} for g in gains_db]}))
+    return path
+
+
+def engine_chain(window) -> list[dict]:
+    """The stages the engine plays now (asked over its pipe)."""
+    state = window.link.engine.chain_state()
+    assert state is not None, "the engine did not answer"
+    return state["chain"]
+
+
+def wait_engine(qtbot, window, check, timeout: int = 5000) -> None:
+    """Wait until ``check(engine stages)`` holds (chain swaps crossfade in over ~50 ms)."""
+    qtbot.waitUntil(lambda: check(engine_chain(window)), timeout=timeout)
+
+
+def output_ratio(window) -> float:
+    """Output peak over input peak, channel 1, over the same frames (measured by the engine)."""
+    levels = window.link.engine.levels()
+    return float(levels["out_peak"][0] / max(levels["in_peak"][0], 1e-9))
+
+
+def wait_ratio(qtbot, window, expected: float, timeout: int = 5000) -> None:
+    def close() -> bool:
+        levels = window.link.engine.levels()
+        return levels["in_peak"][0] > 0.01 and abs(output_ratio(window) / expected - 1) < 0.02
+    qtbot.waitUntil(close, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def window(qapp, tmp_path_factory):
+    from gui.theme import apply_theme
+    from gui.window import MainWindow
+
+    apply_theme(qapp)
+    win = MainWindow()
+    win.ask_unsaved = lambda: "discard"
+    win.audio_bar.refresh(prefer_virtual=True)
+    assert win.load_preset_file(gains_preset(tmp_path_factory.mktemp("gui") / "gains.json", 0.0))
+    win.show()
+    win.start_stream()
+    deadline = time.monotonic() + START_TIMEOUT_MS / 1000
+    while not win.link.running and time.monotonic() < deadline and not win.errors:
+        qapp.processEvents()
+        time.sleep(0.02)
+    assert win.link.running, win.errors
+    yield win
+    win.undo_stack.setClean()
+    win.close()
+
+
+def slot(window, index: int):
+    return window.rack.slot(index)
+
+
+def test_start_streams_the_window_document(qtbot, window):
+    assert window.audio_bar.start.text() == "Stop" and not window.audio_bar.block.isEnabled()
+    assert [s["type"] for s in engine_chain(window)] == ["gain"]
+    qtbot.waitUntil(lambda: window.link.engine.meters()["blocks"] > 50, timeout=5000)
+    wait_ratio(qtbot, window, 1.0)
+    assert window.audio_bar.latency.text().startswith("latency ") and "—" not in window.audio_bar.latency.text()
+    qtbot.waitUntil(lambda: window.latency.values["blocks"].text() not in ("—", "0"), timeout=3000)
+
+
+def test_add_turn_type_reset_bypass_remove(qtbot, window):
+    palette = window.palette_view
+    item = next(palette.topLevelItem(i).child(j) for i in range(palette.topLevelItemCount())
+                for j in range(palette.topLevelItem(i).childCount())
+                if palette.topLevelItem(i).child(j).data(0, Qt.ItemDataRole.UserRole) == "gain")
+    palette.itemActivated.emit(item, 0)  # double-click / Enter on the palette entry
+    wait_engine(qtbot, window, lambda chain: [s["type"] for s in chain] == ["gain", "gain"])
+    assert window.rack.currentRow() == 1 and window.params.title.text().startswith("2. gain")
+
+    control = window.params.controls["gain_db"]
+    for value in np.linspace(0, -20, 40):  # a knob turn: many small moves, one undo step
+        control.knob.turn_to(value)
+    wait_engine(qtbot, window, lambda chain: chain[1]["current"]["gain_db"] == -20.0)
+    wait_ratio(qtbot, window, 0.1)
+    assert window.isWindowModified()
+
+    control.entry.selectAll()
+    qtbot.keyClicks(control.entry, "-6")
+    qtbot.keyClick(control.entry, Qt.Key.Key_Return)  # typed entry
+    wait_ratio(qtbot, window, 10 ** (-6 / 20))
+    assert control.knob.value == pytest.approx(-6)
+
+    qtbot.mouseDClick(control.knob, Qt.MouseButton.LeftButton)  # double-click: the default
+    wait_engine(qtbot, window, lambda chain: chain[1]["current"]["gain_db"] == 0.0)
+    control.knob.turn_to(-20)
+    wait_ratio(qtbot, window, 0.1)
+
+    qtbot.mouseClick(slot(window, 1).bypass, Qt.MouseButton.LeftButton)
+    wait_engine(qtbot, window, lambda chain: chain[1].get("bypass") is True)
+    wait_ratio(qtbot, window, 1.0)
+    qtbot.mouseClick(slot(window, 1).bypass, Qt.MouseButton.LeftButton)
+    wait_ratio(qtbot, window, 0.1)
+
+    slot(window, 1).mix.setValue(50)  # the slot's mix slider: half wet
+    wait_ratio(qtbot, window, 0.55)
+
+    qtbot.mouseClick(slot(window, 1).remove, Qt.MouseButton.LeftButton)
+    wait_engine(qtbot, window, lambda chain: len(chain) == 1)
+    wait_ratio(qtbot, window, 1.0)
+    assert window.rack.count() == 1
+
+
+def test_reorder_and_undo_redo(qtbot, window):
+    window.add_effect("biquad")  # after the selected gain
+    wait_engine(qtbot, window, lambda chain: [s["type"] for s in chain] == ["gain", "biquad"])
+    window.rack.setFocus()
+    qtbot.keyClick(window.rack, Qt.Key.Key_Up, Qt.KeyboardModifier.ControlModifier)  # move the biquad up
+    wait_engine(qtbot, window, lambda chain: [s["type"] for s in chain] == ["biquad", "gain"])
+    assert window.rack.currentRow() == 0
+
+    window.move_effect(0, 1)  # what a drag does
+    wait_engine(qtbot, window, lambda chain: [s["type"] for s in chain] == ["gain", "biquad"])
+    window.rack.setCurrentRow(0)
+    window.params.controls["gain_db"].knob.turn_to(-20)
+    wait_engine(qtbot, window, lambda chain: chain[0]["current"]["gain_db"] == -20.0)
+
+    window.undo_stack.undo()  # the knob
+    wait_engine(qtbot, window, lambda chain: chain[0]["current"]["gain_db"] == 0.0)
+    assert window.params.controls["gain_db"].value == pytest.approx(0.0)
+    window.undo_stack.undo()  # the drag
+    wait_engine(qtbot, window, lambda chain: [s["type"] for s in chain] == ["biquad", "gain"])
+    window.undo_stack.redo()
+    wait_engine(qtbot, window, lambda chain: [s["type"] for s in chain] == ["gain", "biquad"])
+    window.undo_stack.redo()
+    wait_engine(qtbot, window, lambda chain: chain[0]["current"]["gain_db"] == -20.0)
+    assert [window.document.stages[i]["type"] for i in range(2)] == ["gain", "biquad"]
+
+
+def test_presets_save_load_prompt_and_errors(qtbot, window, tmp_path):
+    saved = tmp_path / "mine.json"
+    assert window.save_preset_file(saved)
+    assert not window.isWindowModified()
+    data = json.loads(saved.read_text())
+    assert [s["type"] for s in data["chain"]] == ["gain", "biquad"] and data["chain"][0]["gain_db"] == -20.0
+
+    window.set_bypass(1, True)
+    assert window.isWindowModified()
+    window.ask_unsaved = lambda: "cancel"
+    demo = ASSETS / "presets" / "guitar_demo.json"
+    assert not window.load_preset_file(demo)  # the user cancelled: nothing changes
+    assert [s["type"] for s in engine_chain(window)] == ["gain", "biquad"]
+    window.ask_unsaved = lambda: "discard"
+    assert window.load_preset_file(demo)
+    expected = [s["type"] for s in json.loads(demo.read_text())["chain"]]
+    wait_engine(qtbot, window, lambda chain: [s["type"] for s in chain] == expected, timeout=15000)
+    assert not window.isWindowModified() and window.rack.count() == len(expected)
+
+    assert window.load_preset_file(saved)
+    wait_engine(qtbot, window, lambda chain: [s["type"] for s in chain] == ["gain", "biquad"], timeout=15000)
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"chain": [{"type": "biquad", "q": -1}]}))
+    errors = len(window.errors)
+    assert not window.load_preset_file(bad)
+    assert len(window.errors) == errors + 1 and "q = -1" in window.errors[-1]
+    assert window.banner.isVisible() or window.banner.text().startswith("⚠")
+    assert [s["type"] for s in engine_chain(window)] == ["gain", "biquad"]  # engine untouched
+
+
+def test_switch_device_settings_stop_and_start(qtbot, window):
+    qtbot.mouseClick(window.audio_bar.start, Qt.MouseButton.LeftButton)  # Stop
+    assert window.link.engine is None and window.audio_bar.start.text() == "Start"
+    assert window.audio_bar.block.isEnabled()
+    window.audio_bar.block.setCurrentIndex(window.audio_bar.block.findData(128))
+    window.audio_bar.source.setCurrentText("Demo: voice (looped)")
+    qtbot.mouseClick(window.audio_bar.start, Qt.MouseButton.LeftButton)  # Start
+    qtbot.waitUntil(lambda: window.link.running, timeout=START_TIMEOUT_MS)
+    assert window.link.settings.blocksize == 128
+    qtbot.waitUntil(lambda: window.link.engine.meters()["deadline_us"] == pytest.approx(128 / 48000 * 1e6, abs=0.1),
+                    timeout=3000)
+    assert window.link.settings.input_file.name == "voice.wav"
+    assert [s["type"] for s in engine_chain(window)] == ["gain", "biquad"]
