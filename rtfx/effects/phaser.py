@@ -1,0 +1,83 @@
+"""Phaser: a chain of first-order all-passes swept by an LFO, with feedback, mixed with the dry
+signal (mix 0.5 by default) so that the all-passes' phase turns into moving notches.
+
+The break frequency sweeps exponentially, ``fc = low_hz * (high_hz / low_hz) ** u(t)``, and
+is updated every ``CONTROL_STEP`` samples at multiples of ``CONTROL_STEP`` in absolute sample
+time (``rtfx.kernels.allpass`` runs each step as one matrix). Each stage's coefficient is
+``a = (tan(pi fc / fs) - 1) / (tan(pi fc / fs) + 1) = tan(pi fc / fs - pi / 4)``.
+With ``N`` stages, no feedback and mix 0.5, the notches are where the chain's phase is an odd
+multiple of 180 degrees: ``tan(pi f / fs) = tan(pi fc / fs) * tan((2m + 1) pi / (2N))``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..effect import Effect
+from ..kernels.allpass import AllpassChain
+from ..kernels.lfo import SHAPES, Lfo
+from ..params import Param
+from ..spec import ProcessSpec
+from .modulation import SHAPE_FIELD, STEREO_PHASE, check_choice, rate_param
+
+CONTROL_STEP = 16
+
+
+class Phaser(Effect):
+    """Phaser with 2-12 all-pass stages, an exponential LFO sweep and feedback.
+
+    Args:
+        stages: number of first-order all-pass stages (2 to 12; N stages give N/2 notches).
+        shape: LFO shape, one of ``rtfx.kernels.lfo.SHAPES``.
+    """
+
+    type_name = "phaser"
+    category = "modulation"
+    params = (
+        rate_param(0.02, 10.0, 0.4),
+        Param("low_hz", "Hz", 50.0, 4000.0, 200.0, scale="log", doc="break frequency at the bottom of the sweep"),
+        Param("high_hz", "Hz", 200.0, 16000.0, 2000.0, scale="log", doc="break frequency at the top of the sweep"),
+        Param("feedback", "", -0.9, 0.9, 0.4, doc="output fed back to the input (sharper notches)"),
+        STEREO_PHASE,
+    )
+    fields = {"stages": {"type": "integer", "minimum": 2, "maximum": 12}, "shape": SHAPE_FIELD}
+    example_args = {"stages": 4}
+
+    def __init__(self, stages: int = 4, shape: str = "sine", **values: float) -> None:
+        check_choice("phaser", "stages", stages, range(2, 13))
+        check_choice("phaser", "shape", shape, SHAPES)
+        self.stages, self.shape = stages, shape
+        values.setdefault("mix", 0.5)
+        super().__init__(**values)
+
+    def _prepare(self, spec: ProcessSpec) -> None:
+        self._chain = AllpassChain(self.stages, spec.channels, spec.blocksize, CONTROL_STEP, spec.device)
+        self._lfo = Lfo(self.shape, spec.channels, 1, self._chain.max_steps, spec.device, spec.dtype)
+        self._coefficients = torch.empty(spec.channels * self._chain.max_steps, device=spec.device, dtype=spec.dtype)
+        self._out = torch.empty(spec.channels, spec.blocksize, device=spec.device, dtype=spec.dtype)
+
+    def _reset(self) -> None:
+        self._chain.reset()
+        self._lfo.reset()
+
+    def break_range_hz(self) -> tuple[float, float]:
+        """The sweep's low and high break frequencies, capped below Nyquist."""
+        top = 0.45 * self.spec.samplerate
+        return min(self.value("low_hz"), top), min(self.value("high_hz"), top)
+
+    def _process(self, x: torch.Tensor) -> torch.Tensor:
+        channels, frames = x.shape
+        steps = self._chain.steps_for(frames)
+        rate = self.value("rate_hz") / self.spec.samplerate
+        lfo = self._lfo.values(steps, rate, self.value("stereo_phase_deg") / 360.0,
+                               first=-self._chain.offset, stride=CONTROL_STEP)
+        self._lfo.advance(frames, rate)
+        low, high = self.break_range_hz()
+        a = self._coefficients[: channels * steps].view(channels, steps)
+        torch.mul(lfo.view(channels, steps), math.log(high / low), out=a).exp_()
+        a.mul_(math.pi * low / self.spec.samplerate).sub_(math.pi / 4).tan_()
+        return self._chain.process(x, a, self.value("feedback"), self._out[:, :frames])
+
+    def _preset_fields(self) -> dict:
+        return {"stages": self.stages, "shape": self.shape}
