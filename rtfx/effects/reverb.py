@@ -1,0 +1,189 @@
+"""Reverbs: an algorithmic feedback-delay-network reverb and a convolution reverb on an IR file.
+
+Both default to a mix below 1 (a reverb usually sits on an insert with the dry signal).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..design import design_biquad
+from ..effect import Effect
+from ..kernels.fdn import FeedbackDelayNetwork, PreDelay, hadamard, primes_near
+from ..kernels.iir import SosFilter
+from ..params import Param
+from ..spec import ProcessSpec
+from .convolution import Convolution
+from .eq import clamp_below_nyquist
+
+IR_DIR = Path(__file__).resolve().parents[2] / "assets" / "ir"
+MAX_PREDELAY_MS = 250.0
+PREDELAY = Param("predelay_ms", "ms", 0.0, MAX_PREDELAY_MS, 10.0, ramp_ms=100.0,
+                 doc="delay before the reverb starts (a change glides, like tape)")
+REVERB_MIX = 0.25
+#: Line delays at size 1, in seconds: spread log-evenly over this range, then made prime.
+LINE_DELAYS_S = (0.025, 0.06)
+
+
+def samples(milliseconds: float, samplerate: float, settled: bool) -> float:
+    """A delay in samples: whole while settled, fractional while it moves."""
+    exact = milliseconds * 1e-3 * samplerate
+    return float(round(exact)) if settled else exact
+
+
+class FDNReverb(Effect):
+    """Algorithmic reverb: a feedback delay network of 8 or 16 lines.
+
+    Lines of mutually prime lengths (25-60 ms times ``size``) feed each other through an
+    orthonormal Hadamard matrix. Each line ends in a one-pole low-pass with gain, set so that
+    every line decays by 60 dB in ``decay_s`` at low frequencies and in ``decay_s / 10 **
+    damping`` at Nyquist (Jot's absorptive delay lines). Each output channel taps the lines
+    with its own Hadamard row (decorrelated outputs); ``width`` blends them towards their mean.
+    The wet level is normalised to about unit impulse-response energy at any decay.
+
+    ``size`` is live: its ramp moves the line lengths smoothly (fractional reads, like a tape
+    loop changing length: the tail glides in pitch, but never clicks); at rest the lengths
+    are whole samples (no interpolation loss).
+
+    Args:
+        lines: 8 or 16 (construction field).
+        size, decay_s, damping, predelay_ms, width: parameters (ramped); mix defaults to 0.25.
+    """
+
+    type_name = "fdn_reverb"
+    category = "reverb"
+    params = (
+        Param("size", "", 0.25, 2.0, 1.0, scale="log", ramp_ms=400.0, doc="room size (scales the line lengths)"),
+        Param("decay_s", "s", 0.2, 20.0, 2.0, scale="log", ramp_ms=100.0, doc="RT60 at low frequencies"),
+        Param("damping", "", 0.0, 1.0, 0.5, doc="0: highs decay like lows; 1: highs decay 10x faster"),
+        PREDELAY,
+        Param("width", "", 0.0, 1.0, 1.0, doc="stereo width of the tail: 0 mono, 1 fully decorrelated"),
+    )
+    fields = {"lines": {"type": "integer", "enum": [8, 16]}}
+    example_args = {}
+
+    def __init__(self, lines: int = 8, **values: float) -> None:
+        if lines not in (8, 16):
+            raise ValueError(f"{self.type_name}: lines = {lines!r}; choose 8 or 16")
+        self.lines = lines
+        values.setdefault("mix", REVERB_MIX)
+        super().__init__(**values)
+
+    def _prepare(self, spec: ProcessSpec) -> None:
+        rate, n = spec.samplerate, self.lines
+        low, high = LINE_DELAYS_S
+        self._base = primes_near(np.geomspace(low, high, n) * rate).astype(float)
+        h = hadamard(n)
+        rows = np.arange(spec.channels)
+        inputs = h[(n - 1 - rows) % n].T / np.sqrt(spec.channels)  # (lines, channels)
+        self._taps = h[(rows + 1) % n] * np.sqrt(n)  # (channels, lines): a row of +-1 per output
+        largest = self._base.max() * self._smoothed["size"].param.maximum
+        self._fdn = FeedbackDelayNetwork(h, inputs, largest, spec.blocksize, spec.device)
+        self._predelay = PreDelay(spec.channels, MAX_PREDELAY_MS * 1e-3 * rate + 1, spec.blocksize, spec.device)
+        self._applied = None
+
+    def _update(self) -> None:
+        rate = self.spec.samplerate
+        size = self.value("size")
+        exact = self._base * size
+        self._line_delays = [float(d) for d in (np.round(exact) if size == self.get("size") else exact)]
+        self._predelay_samples = samples(self.value("predelay_ms"), rate, self.value("predelay_ms") == self.get("predelay_ms"))
+        # Per-line gains: 60 dB per decay time at DC, per decay / 10**damping at Nyquist.
+        delays = np.array(self._line_delays)
+        decay = self.value("decay_s")
+        dc = 10 ** (-3 * delays / (rate * decay))
+        nyquist = 10 ** (-3 * delays / (rate * decay * 10 ** -self.value("damping")))
+        pole = (dc - nyquist) / (dc + nyquist)  # one-pole with gain dc at 0 Hz, nyquist at fs/2
+        self._fdn.set_filters(dc * (1 - pole), pole)
+        # Unit impulse-response energy: an impulse leaves the lines with gain g, then keeps g^2
+        # of its energy per round, g^2 / (1 - g^2) in all (without damping).
+        power = np.mean(dc**2)
+        level = np.sqrt((1 - power) / power)
+        mean = self._taps.mean(axis=0)
+        width = self.value("width")
+        self._fdn.set_output(level * (mean + width * (self._taps - mean)))
+
+    def _reset(self) -> None:
+        self._fdn.reset()
+        self._predelay.reset()
+        self._applied = None
+
+    def _process(self, x: torch.Tensor) -> torch.Tensor:
+        start = self._applied or (self._line_delays, self._predelay_samples)
+        self._fdn.set_delays(start[0], self._line_delays)
+        self._predelay.set_delay(start[1], self._predelay_samples)
+        self._applied = (self._line_delays, self._predelay_samples)
+        return self._fdn.process(self._predelay.process(x))
+
+    def _preset_fields(self) -> dict:
+        return {"lines": self.lines} if self.lines != 8 else {}
+
+
+class ConvolutionReverb(Convolution):
+    """Convolution reverb: an impulse response (file or taps) with pre-delay and tone cuts.
+
+    The IR is normalised to unit energy by default. Each stream channel uses the IR channel of
+    the same index (cycling: a stereo IR on a mono stream uses its left channel).
+    ``low_cut_hz``/``high_cut_hz`` are 12 dB/octave Butterworth filters on the wet signal
+    (at 20 Hz and 20 kHz they leave the audio band alone).
+
+    Args:
+        taps, file, normalize: as for ``Convolution``.
+        gain_db, predelay_ms, low_cut_hz, high_cut_hz: parameters (ramped); mix defaults to 0.25.
+    """
+
+    type_name = "convolution_reverb"
+    category = "reverb"
+    params = Convolution.params + (
+        PREDELAY,
+        Param("low_cut_hz", "Hz", 20.0, 1000.0, 20.0, scale="log", doc="high-pass on the reverb"),
+        Param("high_cut_hz", "Hz", 1000.0, 20000.0, 20000.0, scale="log", doc="low-pass on the reverb"),
+    )
+    example_args = {"file": str(IR_DIR / "room.wav")}
+
+    def __init__(self, taps=None, file: str | Path | None = None, normalize: bool = True, **values: float) -> None:
+        values.setdefault("mix", REVERB_MIX)
+        super().__init__(taps=taps, file=file, normalize=normalize, **values)
+
+    def impulse_response(self, samplerate: float) -> np.ndarray:
+        """The IR at ``samplerate`` ``(channels, taps)``; once prepared, one row per stream
+        channel."""
+        taps = super().impulse_response(samplerate)
+        return taps if self.spec is None else taps[np.arange(self.spec.channels) % taps.shape[0]]
+
+    def cuts(self) -> np.ndarray:
+        """The two sections of the low and high cut at their current values."""
+        rate = self.spec.samplerate
+        return np.vstack([
+            design_biquad("highpass", clamp_below_nyquist(self.value("low_cut_hz"), rate), rate),
+            design_biquad("lowpass", clamp_below_nyquist(self.value("high_cut_hz"), rate), rate),
+        ])
+
+    def _prepare(self, spec: ProcessSpec) -> None:
+        super()._prepare(spec)
+        self._cut = SosFilter(self.cuts(), spec.channels, spec.blocksize, spec.device)
+        self._predelay = PreDelay(spec.channels, MAX_PREDELAY_MS * 1e-3 * spec.samplerate + 1,
+                                  spec.blocksize, spec.device)
+        self._applied_predelay = None
+
+    def _update(self) -> None:
+        rate = self.spec.samplerate
+        self._predelay_samples = samples(self.value("predelay_ms"), rate, self.value("predelay_ms") == self.get("predelay_ms"))
+        sections = self.cuts()
+        if not np.array_equal(sections, self._cut.sos):
+            self._cut.set_sos(sections)
+
+    def _reset(self) -> None:
+        super()._reset()
+        self._cut.reset()
+        self._predelay.reset()
+        self._applied_predelay = None
+
+    def _process(self, x: torch.Tensor) -> torch.Tensor:
+        start = self._predelay_samples if self._applied_predelay is None else self._applied_predelay
+        self._predelay.set_delay(start, self._predelay_samples)
+        self._applied_predelay = self._predelay_samples
+        wet = super()._process(self._predelay.process(x))
+        return self._cut.process(wet)
