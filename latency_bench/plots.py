@@ -29,7 +29,7 @@ STYLE = {
     "rtfx-cuda": dict(color="#8e2fb8", marker="D", label="rtfx (CUDA eager, incl. H2D/D2H + sync)"),
     "sosfilt": dict(color="#e07b00", marker="s", label="scipy sosfilt"),
     "lfilter-cascade": dict(color="#c0392b", marker="^", label="scipy lfilter per section"),
-    "lfilter": dict(color="#c0392b", marker="^", label="scipy lfilter"),
+    "lfilter": dict(color="#c0392b", marker="<", label="scipy lfilter (per channel, zi)"),
     "scipy-chain": dict(color="#c0392b", marker="^", label="scipy chain (sosfilt/lfilter)"),
     "oaconvolve": dict(color="#b8860b", marker="v", label="scipy oaconvolve"),
     "torch-df2t": dict(color="#777777", marker="x", label="torch per-sample loop"),
@@ -40,6 +40,7 @@ STYLE = {
     "pedalboard": dict(color="#d6478f", marker="*", label="pedalboard"),
 }
 FIGSIZE = (15, 5.4)
+WRONG = 1e-3   # relative error above which a point is drawn hollow: its output is not the filter's
 DPI = 100
 
 
@@ -76,10 +77,26 @@ def _series(ax, pts: list, name: str, k: int, n_impls: int, log_x: bool) -> list
     p99 = [e["p99_us"] for _, e in pts]
     rtfx = name.startswith("rtfx")
     ax.plot(xs, p50, "-", color=st["color"], lw=2.4 if rtfx else 1.0, alpha=0.9 if rtfx else 0.5, zorder=3)
-    ax.errorbar(xs, p50, yerr=[[0] * len(xs), [max(b - a, 0) for a, b in zip(p50, p99)]],
-                fmt=st["marker"], color=st["color"], ms=8 if rtfx else 6, capsize=3,
-                elinewidth=1.3, label=st["label"], zorder=4 if rtfx else 3)
+    wrong = [_wrong(e) for _, e in pts]
+    for flag in (False, True):
+        idx = [i for i, w in enumerate(wrong) if w == flag]
+        if not idx:
+            continue
+        ax.errorbar([xs[i] for i in idx], [p50[i] for i in idx],
+                    yerr=[[0] * len(idx), [max(p99[i] - p50[i], 0) for i in idx]],
+                    fmt=st["marker"], color=st["color"], mfc="white" if flag else st["color"],
+                    mew=1.6, ms=9 if rtfx or flag else 6, capsize=3, elinewidth=1.3,
+                    label=st["label"] if flag == wrong[0] else None, zorder=4 if rtfx else 3)
+        if flag:
+            ax.annotate("wrong output", (xs[idx[-1]], p50[idx[-1]]), xytext=(-6, -13),
+                        textcoords="offset points", ha="right", fontsize=7.5, color=st["color"])
     return p50 + p99
+
+
+def _wrong(e: dict) -> bool:
+    """Output differs from the float64 reference by more than ``WRONG`` (hollow marker)."""
+    err = e.get("max_rel_err")
+    return err is not None and err > WRONG
 
 
 def _impl_names(cells: list[dict]) -> list[str]:
@@ -130,7 +147,8 @@ def _finish(fig, axes, title, doc, path, values):
     fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(len(handles), 6),
                fontsize=9, frameon=False)
     fig.suptitle(title, fontsize=13, fontweight="bold", y=0.985)
-    fig.text(0.5, 0.925, _machine_line(doc), ha="center", fontsize=9, color="#444")
+    fig.text(0.5, 0.925, _machine_line(doc) + f"; hollow marker: output wrong (error > {WRONG:g}, "
+             "e.g. a peer that keeps no state between blocks)", ha="center", fontsize=9, color="#444")
     rows = (len(handles) + 5) // 6
     fig.tight_layout(rect=(0, 0.04 + 0.04 * rows, 1, 0.93))
     fig.savefig(path, dpi=DPI)
@@ -236,7 +254,12 @@ def plot_offline(doc: dict, path: Path) -> Path | None:
             if pts:
                 st = _style(name)
                 lw = 2.4 if name.startswith("rtfx") else 1.0
-                ax.plot(*zip(*pts), "-", marker=st["marker"], color=st["color"], lw=lw, ms=7, label=st["label"])
+                label = "scipy lfilter (TorchFX's baseline)" if name == "lfilter" else st["label"]
+                ax.plot(*zip(*pts), "-", marker=st["marker"], color=st["color"], lw=lw, ms=7, label=label)
+            skipped = [r[key] for r in rs if r["impls"].get(name, {}).get("status") == "skipped"]
+            if skipped and pts:
+                ax.annotate(f"{_style(name)['label']}: over budget beyond", (pts[-1][0], pts[-1][1]),
+                            xytext=(4, 4), textcoords="offset points", fontsize=7.5, color=_style(name)["color"])
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xticks([r[key] for r in rs])
