@@ -59,8 +59,8 @@ class Drive(Effect):
     Args:
         oversample: 1, 2, 4 or 8; the shaper runs at this multiple of the sample rate.
 
-    Subclasses implement ``shape_(u, bias, scratch)`` (in place on ``u``, returns it) and
-    ``curve(bias)``, the shaper's value at ``u = bias`` as a Python float.
+    Subclasses implement the shaper twice: ``shape_(u, scratch)`` in place on a tensor ``u``
+    (``scratch`` is a free buffer of its shape; returns ``u``) and ``curve(u)`` on a float.
     """
 
     category = "drive"
@@ -76,7 +76,7 @@ class Drive(Effect):
         """Frames by which the output lags the input (the oversampling filters)."""
         return latency_frames(self.oversample)
 
-    def shape_(self, u: torch.Tensor, bias: float, scratch: torch.Tensor) -> torch.Tensor:
+    def shape_(self, u: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def curve(self, u: float) -> float:
@@ -92,7 +92,9 @@ class Drive(Effect):
         f32 = dict(device=spec.device, dtype=spec.dtype)
         factor = self.oversample
         self._driven = torch.empty(spec.channels, spec.blocksize, **f32)
-        self._scratch = torch.empty(spec.channels, spec.blocksize * factor, **f32)
+        scratch = torch.empty(spec.channels * spec.blocksize * factor, **f32)
+        self._scratch = [scratch[: spec.channels * n].view(spec.channels, n)
+                         for n in range(spec.blocksize * factor + 1)]
         self._out = torch.empty(spec.channels, spec.blocksize, **f32)
         self._resampler = Oversampler(factor, spec.channels, spec.blocksize, spec.device) if factor > 1 else None
         self.sections = self._applied = self.design()
@@ -119,7 +121,11 @@ class Drive(Effect):
         if self._resampler is not None:
             u = self._resampler.up(u)
         bias = self.value("bias")
-        u = self.shape_(u, bias, self._scratch[:, : u.shape[-1]]).sub_(self.curve(bias))
+        if bias:
+            u.add_(bias)
+        u = self.shape_(u, self._scratch[u.shape[-1]])
+        if bias:
+            u.sub_(self.curve(bias))
         if self._resampler is not None:
             u = self._resampler.down(u)
         if self._applied is not self.sections:
@@ -138,8 +144,8 @@ class Overdrive(Drive):
     type_name = "overdrive"
     params = drive_params(drive_db=18.0, bias=0.0, tone_hz=6000.0, level_db=-6.0)
 
-    def shape_(self, u, bias, scratch):
-        return u.add_(bias).tanh_()
+    def shape_(self, u, scratch):
+        return u.tanh_()
 
     def curve(self, u: float) -> float:
         return math.tanh(u)
@@ -151,8 +157,7 @@ class Distortion(Drive):
     type_name = "distortion"
     params = drive_params(drive_db=24.0, bias=0.0, tone_hz=5000.0, level_db=-6.0)
 
-    def shape_(self, u, bias, scratch):
-        u.add_(bias)
+    def shape_(self, u, scratch):
         negative = torch.mul(u, 2.0, out=scratch).tanh_().clamp_(max=0.0)
         return u.tanh_().clamp_(min=0.0).add_(negative, alpha=0.5)
 
@@ -167,8 +172,7 @@ class Fuzz(Drive):
     type_name = "fuzz"
     params = drive_params(drive_db=30.0, bias=0.2, tone_hz=4000.0, level_db=-6.0)
 
-    def shape_(self, u, bias, scratch):
-        u.add_(bias)
+    def shape_(self, u, scratch):
         fourth = torch.mul(u, u, out=scratch)
         return u.mul_(fourth.square_().add_(1.0).pow_(-0.25))
 
