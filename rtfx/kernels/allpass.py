@@ -32,17 +32,13 @@ One-sample matrix (0-based stages; ``u_k`` the input of stage ``k``)::
 """
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import torch
 
 
 def allpass_coefficient(cutoff_hz, samplerate: float):
-    """``a`` for a break (-90 degree) frequency ``cutoff_hz`` (float or tensor)."""
-    if isinstance(cutoff_hz, torch.Tensor):
-        t = torch.tan(cutoff_hz * (math.pi / samplerate))
-        return (t - 1) / (t + 1)
-    t = math.tan(math.pi * cutoff_hz / samplerate)
+    """``a`` for a break (-90 degree) frequency ``cutoff_hz`` in Hz (float or numpy array)."""
+    t = np.tan(np.pi * np.asarray(cutoff_hz, dtype=np.float64) / samplerate)
     return (t - 1) / (t + 1)
 
 
