@@ -12,6 +12,7 @@ KIND_TITLES = {"iir": "IIR cascades (Butterworth and elliptic lowpass, 1 kHz)",
 SWEEP_TITLES = {"default": "default cell", "frames": "block size", "channels": "channels",
                 "order": "order / family", "taps": "length", "preset": "preset"}
 BASE = "rtfx-cpu"   # ratios in the tables are against rtfx on CPU (the live default)
+WRONG = 1e-3        # a relative error above this: the output is not the filter's
 
 
 def build(machine: dict, settings: dict, cells: list[dict], offline: list[dict] | None = None) -> dict:
@@ -73,7 +74,9 @@ def deadline_table(cells: list[dict]) -> list[str]:
         for n in names:
             ran = [c["impls"][n] for c in cs if c["impls"].get(n, {}).get("status") == "ok"]
             met = sum(e["meets_deadline_p99"] for e in ran)
-            row.append(f"{met}/{len(ran)}" + (" ✓" if ran and met == len(ran) else "") if ran else "—")
+            wrong = sum((e.get("max_rel_err") or 0) > WRONG for e in ran)
+            text = f"{met}/{len(ran)}" + (" ✓" if ran and met == len(ran) and not wrong else "")
+            row.append((text + (f" ({wrong} wrong output)" if wrong else "")) if ran else "—")
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
@@ -151,6 +154,10 @@ def markdown(doc: dict) -> str:
         + f" ({len(cells)} cells; exact list in the tables).",
         "",
         "## Deadlines: cells whose p99 met the deadline, per block size",
+        "",
+        "`met/ran`: cells of that block size in which the implementation ran and its p99 stayed "
+        f"within the deadline; ✓: all of them, with correct output; `wrong output`: error > {WRONG:g} "
+        "(a peer that keeps no state between blocks), fast or not.",
         "",
     ] + deadline_table(cells) + [""]
     for kind, title in KIND_TITLES.items():
