@@ -14,18 +14,20 @@ from ..spec import ProcessSpec
 class DeEsser(Effect):
     """Split-band de-esser for vocals (stereo-linked).
 
-    ``high`` is ``x`` through a 2nd-order Butterworth high-pass at ``frequency_hz``. Its peak
-    level above ``threshold_db`` is taken off (an infinite ratio), by at most ``range_db``,
-    smoothed with ``attack_ms``/``release_ms`` (``AttackRelease``), and applied to that band
-    only: ``out = x - high + gain * high``. At unity gain the output is ``x`` exactly, so the
-    voice below the band and quiet passages are untouched. ``frequency_hz`` above 0.45 x the
-    sample rate is held there.
+    The band is what a 2nd-order Butterworth low-pass at ``frequency_hz`` leaves out:
+    ``high = x - low``. Its peak level above ``threshold_db`` is taken off (an infinite
+    ratio), by at most ``range_db``, smoothed with ``attack_ms``/``release_ms``
+    (``AttackRelease``), and applied to that band only: ``out = low + gain * high`` (a high
+    shelf whose gain follows the sibilance). At unity gain the output is ``x`` exactly, so the
+    voice below the band and quiet passages are untouched. Near the crossover the low-pass's
+    phase makes the sum dip up to ~3 dB below ``range_db`` (an octave or so above
+    ``frequency_hz``). ``frequency_hz`` above 0.45 x the sample rate is held there.
     """
 
     type_name = "deesser"
     category = "dynamics"
     params = (
-        Param("frequency_hz", "Hz", 2000.0, 16000.0, 6000.0, scale="log", doc="lower edge of the sibilance band"),
+        Param("frequency_hz", "Hz", 2000.0, 16000.0, 5000.0, scale="log", doc="lower edge of the sibilance band"),
         Param("threshold_db", "dB", -60.0, 0.0, -30.0, doc="band level above which it is turned down"),
         Param("range_db", "dB", 0.0, 24.0, 12.0, doc="the most the band is turned down"),
         Param("attack_ms", "ms", 0.1, 20.0, 1.0, scale="log", doc="time to 63% of a rise in reduction"),
@@ -39,12 +41,12 @@ class DeEsser(Effect):
         self._reduction = torch.empty(frames, dtype=F64, device=device)
         self._smoother = AttackRelease(frames, device)
         self._gain = DbGain(spec.channels, frames, device)
-        self._out = torch.empty(spec.channels, frames, device=device)
+        self._high = torch.empty(spec.channels, frames, device=device)
         self._times = self._frequency = None
 
     def _sections(self):
         rate = self.spec.samplerate
-        return design_biquad("highpass", min(self.value("frequency_hz"), 0.45 * rate), rate, 0.7071)
+        return design_biquad("lowpass", min(self.value("frequency_hz"), 0.45 * rate), rate, 0.7071)
 
     def _update(self) -> None:
         times = (self.value("attack_ms") * 1e-3, self.value("release_ms") * 1e-3)
@@ -66,8 +68,8 @@ class DeEsser(Effect):
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         frames = x.shape[-1]
-        high = self._band.process(x)
+        low = self._band.process(x)
+        high = torch.sub(x, low, out=self._high[:, :frames])
         reduction = torch.sub(self._level.process(high), self.value("threshold_db"), out=self._reduction[:frames])
         reduction.clamp_(0.0, self.value("range_db"))
-        turned_down = self._gain.process(high, self._smoother.process(reduction))
-        return torch.sub(x, high, out=self._out[:, :frames]).add_(turned_down)
+        return self._gain.process(high, self._smoother.process(reduction)).add_(low)
