@@ -17,11 +17,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def run(cells, devices, blocks: int = 1000, warmup: int = 50, out_dir=None,
         signal_seconds: float | None = None, command: str = "python -m latency_bench", log=None,
         subdir: str = "", budget_s: float | None = None, offline_grid: str | None = None,
-        offline_reps: int | None = None, offline_budget_s: float | None = None):
+        offline_reps: int | None = None, offline_budget_s: float | None = None,
+        keep_other_part: bool = False):
     """Measure ``cells`` on rtfx ``devices`` (and, unless ``offline_grid`` is None, the offline
     ``"quick"`` or ``"full"`` throughput grid); write ``core.json`` / ``core.md`` to ``out_dir``
     (default ``results/<machine>/<subdir>``). ``budget_s``: seconds of timed blocks one
     implementation may spend in one cell (slow peers get fewer blocks, said in the output).
+    ``keep_other_part``: where ``cells`` or ``offline_grid`` is empty, keep that part of an
+    existing ``core.json`` in ``out_dir`` (the two parts can be run as separate commands).
 
     Returns ``(doc, json_path, md_path)``.
     """
@@ -36,6 +39,17 @@ def run(cells, devices, blocks: int = 1000, warmup: int = 50, out_dir=None,
     settings = {"machine_name": name, "command": command, "devices": devices, "blocks": blocks,
                 "warmup": warmup, "budget_s": budget_s, "torch_threads": 1, "flush_denormal": True,
                 "samplerate": 48000, "offline_grid": offline_grid}
+    old = out_dir / "core.json"
+    if keep_other_part and old.is_file():
+        import json
+        prev = json.loads(old.read_text())
+        if prev.get("settings", {}).get("machine_name") == name:
+            if not cells:
+                results = prev.get("cells", [])
+                settings["latency_from"] = prev["settings"].get("command")
+            if offline_grid is None:
+                throughput = prev.get("offline", [])
+                settings["offline_from"] = prev["settings"].get("command")
     doc = report.build(machine.machine_details(), settings, results, throughput)
     jpath, mpath = report.write(doc, out_dir)
     return doc, jpath, mpath

@@ -29,6 +29,9 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds of timed blocks one implementation may spend in one cell; slower "
                          "ones get fewer blocks, said in the output (default 4; --quick 1)")
+    ap.add_argument("--only", choices=["latency", "offline"], default=None,
+                    help="run one part; the other part of an existing core.json in the output "
+                         "folder (same machine) is kept, so the two can run as separate commands")
     ap.add_argument("--no-offline", action="store_true",
                     help="skip the offline throughput grid (TorchFX's paper setup)")
     args = ap.parse_args(argv)
@@ -45,10 +48,12 @@ def main(argv=None) -> int:
     warmup = args.warmup if args.warmup is not None else (20 if args.quick else 50)
     command = "python -m latency_bench " + shlex.join(sys.argv[1:] if argv is None else argv)
     budget = args.budget if args.budget is not None else (1.0 if args.quick else 4.0)
-    offline_grid = None if args.no_offline else ("quick" if args.quick else "full")
+    offline_grid = None if args.no_offline or args.only == "latency" else ("quick" if args.quick else "full")
+    if args.only == "offline":
+        grid = []
     doc, jpath, mpath = run(grid, devices, blocks, warmup, args.out, command=command.strip(),
                             log=sys.stderr, subdir="quick" if args.quick else "", budget_s=budget,
-                            offline_grid=offline_grid)
+                            offline_grid=offline_grid, keep_other_part=args.only is not None)
     print(mpath.read_text())
     print(f"wrote {jpath} and {mpath}", file=sys.stderr)
     try:

@@ -189,6 +189,11 @@ def test_cli_quick_arguments(tmp_path, monkeypatch):
     assert doc["settings"]["blocks"] == 5 and doc["cells"][0]["impls"]["rtfx-cpu"]["n"] == 5
     assert doc["offline"][0]["impls"]["rtfx-cpu"]["status"] == "ok"
     assert "Offline throughput" in (tmp_path / "core.md").read_text()
+    # --only offline re-runs that part and keeps the latency cells of the same folder
+    assert main(["--quick", "--dsp", "cpu", "--only", "offline", "--out", str(tmp_path)]) == 0
+    again = json.loads((tmp_path / "core.json").read_text())
+    assert [c["id"] for c in again["cells"]] == [c["id"] for c in doc["cells"]]
+    assert again["offline"] and again["settings"]["latency_from"] == doc["settings"]["command"]
 
 
 def test_full_grid_covers_the_issue():
