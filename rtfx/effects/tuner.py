@@ -19,7 +19,7 @@ fraction of a sample and the peak height, the *clarity*. A window quieter than
 ``SILENCE_DBFS`` or less clear than ``MIN_CLARITY`` reads as no pitch.
 
 Everything is tensor ops of fixed shape into preallocated buffers (no per-sample Python, no
-host sync). Which blocks run an analysis depends on the frame counter (a Python int), so on a
+host sync; the FFT library may still take scratch memory of its own). Which blocks run an analysis depends on the frame counter (a Python int), so on a
 GPU the work differs from block to block (one CUDA graph cannot capture it).
 """
 from __future__ import annotations
@@ -96,6 +96,7 @@ class Tuner(Effect):
         # Two lines of [last `window` samples | new block]; each block shifts into the other one.
         self._lines = [torch.zeros(c, w + spec.blocksize, device=dev, dtype=f32) for _ in range(2)]
         # Analysis buffers.
+        self._padded = torch.zeros(c, 2 * w, device=dev, dtype=f32)  # window, then W zeros
         self._spectrum = torch.empty(c, w + 1, device=dev, dtype=torch.complex64)
         self._spectrum_sq = torch.empty(c, w + 1, 2, device=dev, dtype=f32)
         self._power_c = torch.empty(c, w + 1, device=dev, dtype=f32)
@@ -160,7 +161,8 @@ class Tuner(Effect):
         """Write the pitch of ``window`` ``(channels, W)`` into ``self._result``."""
         w, lags = self.window, self._m.shape[0]
         # r(tau): inverse FFT of the power spectrum summed over channels (zero-padded to 2W).
-        torch.fft.rfft(window, n=2 * w, out=self._spectrum)
+        self._padded[:, :w].copy_(window)
+        torch.fft.rfft(self._padded, out=self._spectrum)
         spectrum = torch.view_as_real(self._spectrum)
         torch.mul(spectrum, spectrum, out=self._spectrum_sq)
         torch.sum(self._spectrum_sq, dim=2, out=self._power_c)
