@@ -105,6 +105,70 @@ class DelayLines:
         self.head = 0
 
 
+class OnePoleBank:
+    """``rows`` one-pole filters ``y[t] = scale r[t] + pole y[t-1]`` run on blocks by matmuls.
+
+    A block is cut into chunks of ``K``: the zero-state response of every chunk comes from one
+    batched matmul with the ``(K, K)`` Toeplitz matrix of ``scale pole^(j-k)``; the states
+    entering the chunks, ``s_m = B^m y_prev + sum_{l<m} B^(m-1-l) e_l`` (``B = pole^K``,
+    ``e_l`` chunk ``l``'s zero-state end), from a second with the Toeplitz matrix of ``B^(m-i)``
+    applied to ``[y_prev, e_0, e_1, ...]``; then ``y[mK + j] += pole^(j+1) s_m``. The matrices
+    stay small (a single ``(k, k)`` Toeplitz matrix for a 256-frame block cost 4x more).
+
+    Use: read the block into ``input(k)``, then ``run(k)`` returns ``y`` ``(rows, k)``.
+    """
+
+    CHUNK = 32
+
+    def __init__(self, rows: int, max_block: int, device) -> None:
+        K, M = self.CHUNK, -(-max_block // self.CHUNK)
+        self.rows, self.chunks = rows, M
+        f32 = dict(device=device, dtype=torch.float32)
+        self._input = torch.zeros(rows, M * K, **f32)  # zero-padded to whole chunks
+        self._zero_state = torch.empty(rows * M * K, **f32)
+        self._carry = torch.zeros(rows, M, **f32)  # [y_prev, chunk ends]
+        self._states = torch.empty(rows * M, **f32)
+        self._chunk_matrix = torch.zeros(rows, K, K, **f32)
+        self._carry_matrix = torch.zeros(rows, M, M, **f32)
+        self._decay = torch.zeros(rows, 1, K, **f32)  # pole^(j+1)
+
+    def set(self, scale: np.ndarray, pole: np.ndarray) -> None:
+        """Coefficients per row (float64 ``(rows,)``; ``0 <= pole < 1``)."""
+        K, M = self.CHUNK, self.chunks
+        steps = np.arange(max(K, M) + 1)
+        powers = pole[:, None] ** steps[None, : K + 1]
+        lag = steps[None, :K] - steps[:K, None]  # j - k
+        chunk = np.where(lag >= 0, scale[:, None, None] * powers[:, np.maximum(lag, 0)], 0.0)
+        lag = steps[None, :M] - steps[:M, None]
+        carry = np.where(lag >= 0, powers[:, K, None, None] ** np.maximum(lag, 0), 0.0)
+        self._chunk_matrix.copy_(torch.from_numpy(chunk))
+        self._carry_matrix.copy_(torch.from_numpy(carry))
+        self._decay.copy_(torch.from_numpy(powers[:, None, 1:]))
+
+    def input(self, k: int) -> torch.Tensor:
+        """The ``(rows, k)`` buffer to fill with the next block."""
+        return self._input[:, :k]
+
+    def run(self, k: int) -> torch.Tensor:
+        """Filter the ``k`` samples in ``input(k)``; returns a ``(rows, k)`` view."""
+        K, rows = self.CHUNK, self.rows
+        M = -(-k // K)
+        if k < M * K:
+            self._input[:, k : M * K].zero_()
+        zero_state = self._zero_state[: rows * M * K].view(rows, M, K)
+        torch.bmm(self._input[:, : M * K].view(rows, M, K), self._chunk_matrix, out=zero_state)
+        if M > 1:
+            self._carry[:, 1:M].copy_(zero_state[:, : M - 1, K - 1])
+        states = self._states[: rows * M].view(rows, 1, M)
+        torch.bmm(self._carry[:, None, :M], self._carry_matrix[:, :M, :M], out=states)
+        y = zero_state.addcmul_(states.view(rows, M, 1), self._decay).view(rows, M * K)[:, :k]
+        self._carry[:, 0].copy_(y[:, k - 1])
+        return y
+
+    def reset(self) -> None:
+        self._carry.zero_()
+
+
 class FeedbackDelayNetwork:
     """An FDN: ``lines`` delay lines, each followed by a one-pole low-pass with gain
     (``y[t] = c r[t] + b y[t-1]``), mixed by an orthogonal feedback matrix.
@@ -135,21 +199,9 @@ class FeedbackDelayNetwork:
         self._inputs = torch.tensor(inputs, **f32)
         self._outputs = torch.zeros(channels, lines, **f32)
         self._delay_lines = DelayLines(lines, max_delay, max_block, self.device)
-        # [y_prev | r]: the one-pole's state then the block read from the lines
-        self._held = torch.zeros(lines, max_block + 1, **f32)
-        self._damped = torch.empty(lines * max_block, **f32)
+        self._damping = OnePoleBank(lines, max_block, self.device)
         self._written = torch.empty(lines, max_block, **f32)
         self._out = torch.empty(channels, max_block, **f32)
-        # one-pole as a matrix: y[j] = b^(j+1) y_prev + sum_{k<=j} c b^(j-k) r[k]
-        self._pole = torch.zeros(lines, 1, **f32)
-        self._scale = torch.zeros(lines, 1, 1, **f32)
-        self._powers = torch.zeros(lines, max_block + 2, **f32)  # b^0 .. b^max_block, then 0
-        exponents = torch.arange(max_block + 1, **f32)
-        self._exponents = exponents
-        lag = torch.arange(max_block)[None, :] - torch.arange(max_block)[:, None]  # j - k
-        self._lag = torch.where(lag >= 0, lag, max_block + 1).to(self.device)
-        self._matrix = torch.zeros(lines, max_block + 1, max_block, **f32)
-        self._matrix_size = 0  # sizes up to this are built for the current filters
         self._steps = torch.arange(1, max_block + 1, **f32)
         self._delay_start = torch.zeros(lines, 1, **f32)
         self._delay_slope = torch.zeros(lines, 1, **f32)
@@ -176,9 +228,7 @@ class FeedbackDelayNetwork:
 
     def set_filters(self, scale: np.ndarray, pole: np.ndarray) -> None:
         """Per-line one-pole ``y[t] = scale r[t] + pole y[t-1]`` (``0 <= pole < 1``)."""
-        self._scale.copy_(torch.from_numpy(scale)[:, None, None])
-        self._pole.copy_(torch.from_numpy(pole)[:, None])
-        self._matrix_size = 0
+        self._damping.set(scale, pole)
 
     def set_output(self, outputs: np.ndarray) -> None:
         """Output taps ``(channels, lines)``."""
@@ -190,7 +240,6 @@ class FeedbackDelayNetwork:
         into an internal buffer valid until the next call."""
         n = x.shape[-1]
         step = max(1, min(n, self._shortest))
-        self._build_matrix(min(step, n))
         for start in range(0, n, step):
             k = min(step, n - start)
             self._sub_block(x[:, start : start + k], start, n, self._out[:, start : start + k])
@@ -199,36 +248,22 @@ class FeedbackDelayNetwork:
     def _sub_block(self, x: torch.Tensor, start: int, n: int, out: torch.Tensor) -> None:
         k = x.shape[-1]
         lines, t0 = self._delay_lines, self._delay_lines.head
-        read = self._held[:, 1 : k + 1]
+        read = self._damping.input(k)
         if self._moving is None:
             lines.read_fixed(t0, self._lags[:, :k], read)
         else:  # delay at sample j of the call: start + (end - start) (j + 1) / n
             delays = torch.addcmul(self._delay_start, self._delay_slope, self._steps[start : start + k],
                                    value=1.0 / n, out=self._delays[:, :k])
             lines.read_moving(t0, delays, read)
-        damped = self._damped[: self.lines * k].view(self.lines, 1, k)
-        torch.bmm(self._held[:, None, : k + 1], self._matrix[:, : k + 1, :k], out=damped)
-        damped = damped.view(self.lines, k)
-        self._held[:, 0].copy_(damped[:, -1])
+        damped = self._damping.run(k)
         written = torch.mm(self._inputs, x, out=self._written[:, :k])
         lines.write(written.addmm_(self._feedback, damped))
         torch.mm(self._outputs, damped, out=out)
 
-    def _build_matrix(self, size: int) -> None:
-        """The one-pole's ``(lines, size + 1, size)`` matrix on ``[y_prev, r]``, if not built."""
-        if size <= self._matrix_size:
-            return
-        powers = self._powers[:, : size + 1]
-        torch.pow(self._pole, self._exponents[: size + 1], out=powers)
-        self._matrix[:, 0, :size].copy_(self._powers[:, 1 : size + 1])
-        toeplitz = self._powers[:, self._lag[:size, :size]]
-        torch.mul(toeplitz, self._scale, out=self._matrix[:, 1 : size + 1, :size])
-        self._matrix_size = size
-
     def reset(self) -> None:
         """Silence the lines and the filters' memories; keep delays and coefficients."""
         self._delay_lines.reset()
-        self._held.zero_()
+        self._damping.reset()
 
 
 class PreDelay:
