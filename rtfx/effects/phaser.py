@@ -68,13 +68,13 @@ class Phaser(Effect):
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         channels, frames = x.shape
-        steps = self._chain.steps_for(frames)
+        steps = self._chain.max_steps
         rate = self.value("rate_hz") / self.spec.samplerate
         lfo = self._lfo.values(steps, rate, self.value("stereo_phase_deg") / 360.0,
                                first=-self._chain.offset, stride=CONTROL_STEP)
         self._lfo.advance(frames, rate)
         low, high = self.break_range_hz()
-        a = self._coefficients[: channels * steps].view(channels, steps)
+        a = self._coefficients.view(channels, steps)
         torch.mul(lfo.view(channels, steps), math.log(high / low), out=a).exp_()
         a.mul_(math.pi * low / self.spec.samplerate).sub_(math.pi / 4).tan_()
         return self._chain.process(x, a, self.value("feedback"), self._out[:, :frames])

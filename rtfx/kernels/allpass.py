@@ -76,22 +76,44 @@ class AllpassChain:
         if step & (step - 1):
             raise ValueError(f"step must be a power of two, got {step}")
         self.stages, self.channels, self.step = stages, channels, step
-        self.max_steps = -(-(max_block + step - 1) // step)
-        states, batch = stages + 1, channels * self.max_steps
+        # Every block builds all ``max_steps`` matrices (fixed shapes; unused steps are cheap),
+        # and every view the audio thread uses is made here: slicing costs ~1 us per view.
+        self.max_steps = steps = -(-(max_block + step - 1) // step)
+        states, batch, k = stages + 1, channels * steps, step
         kw = dict(device=torch.device(device), dtype=torch.float32)
         e, f, g = one_sample_pattern(stages)
         self._exponent, self._fixed, self._varying = e.to(**kw), f.to(**kw), g.to(**kw)
         self._one_minus_a2 = torch.empty(batch, 1, 1, **kw)
         self._factor = torch.empty(batch, states + 1, states + 1, **kw)
-        sizes = [1 << i for i in range(step.bit_length())]
-        self._matrices = {k: torch.zeros(batch, states + k, states + k, **kw) for k in sizes}
-        self._inputs = torch.zeros(channels * self.max_steps * step, **kw)
-        self._drive = torch.empty(batch, 1, states + step, **kw)
-        self._starts = torch.zeros(self.max_steps + 1, channels, 1, states, **kw)
-        self._from_state = torch.empty(batch * step, **kw)
-        self._reverse = torch.arange(step - 1, -1, -1, device=kw["device"])
-        self._outputs = torch.empty(channels * self.max_steps * step, **kw)
-        self._pending = torch.zeros(channels, step, **kw)
+        self._one = torch.zeros(batch, states + 1, states + 1, **kw)
+        self._feedback_row = self._one[:, stages]
+        self._levels = []
+        small = self._one
+        for size in (1 << i for i in range(step.bit_length() - 1)):
+            top = states + size
+            big = torch.zeros(batch, states + 2 * size, states + 2 * size, **kw)
+            # bmm into a strided view is ~7x slower on CPU than into a contiguous buffer + copy.
+            product = torch.empty(batch, top, top, **kw)
+            self._levels.append((small[:, :, :states], small[:, :states, :], product, big[:, :top, :top],
+                                 big[:, :top, top:], small[:, :, states:], big[:, top:, :top], small[:, states:, :]))
+            small = big
+        matrix = small.view(channels, steps, states + k, states + k)
+        self._transitions = [matrix[:, j, :states, :states] for j in range(steps)]
+        self._to_output = matrix[:, :, :states, states:]
+        self._from_input = small[:, states:]
+        self._inputs = torch.zeros(channels, steps * k, **kw)
+        self._inputs_by_step = self._inputs.view(batch, 1, k)
+        self._drive = torch.empty(batch, 1, states + k, **kw)
+        drive = self._drive.view(channels, steps, states + k)
+        self._drive_states = [drive[:, j, None, :states] for j in range(steps)]
+        self._drive_outputs = drive[..., states:]
+        self._starts = torch.zeros(steps + 1, channels, 1, states, **kw)
+        self._starts_by_step = self._starts[:steps].transpose(0, 1)  # (channels, steps, 1, S)
+        self._from_state = torch.empty(channels, steps, 1, k, **kw)
+        self._reversed = self._from_state.view(channels, steps, k)
+        self._reverse = torch.arange(k - 1, -1, -1, device=kw["device"])
+        self._outputs = torch.empty(channels, steps, k, **kw)
+        self._pending = torch.zeros(channels, k, **kw)
         self.reset()
 
     def reset(self) -> None:
@@ -99,61 +121,41 @@ class AllpassChain:
         self._pending.zero_()
         self.offset = 0  # samples since the last step boundary (their inputs are pending)
 
-    def steps_for(self, frames: int) -> int:
-        """How many coefficient steps the next block of ``frames`` touches."""
-        return -(-(self.offset + frames) // self.step)
-
-    def _build(self, a: torch.Tensor, feedback: float) -> torch.Tensor:
-        """``M_step`` for each coefficient in ``a`` ``(batch,)``: ``(batch, S + step, S + step)``."""
-        batch, states = a.shape[0], self.stages + 1
-        a = a.view(batch, 1, 1)
-        one = self._matrices[1][:batch]
-        torch.pow(a, self._exponent, out=one)
-        t = torch.mul(a, a, out=self._one_minus_a2[:batch]).neg_().add_(1.0)
-        factor = torch.mul(self._varying, t, out=self._factor[:batch]).add_(self._fixed)
-        one.mul_(factor)
-        one[:, self.stages].mul_(feedback)
-        k = 1
-        while k < self.step:
-            small, big = self._matrices[k][:batch], self._matrices[2 * k][:batch]
-            top = states + k
-            torch.bmm(small[:, :, :states], small[:, :states, :], out=big[:, :top, :top])  # [AA, AC; BA, BC]
-            big[:, :top, top:].copy_(small[:, :, states:])  # first half's outputs: [C; D]
-            big[:, top:, :states].copy_(small[:, states:, :states])  # second half's inputs -> B
-            big[:, top:, states:top].copy_(small[:, states:, states:])  # -> D
-            k *= 2
-        return self._matrices[self.step][:batch]
+    def _build(self, a: torch.Tensor, feedback: float) -> None:
+        """``M_step`` for each coefficient of ``a`` ``(channels * max_steps, 1, 1)``."""
+        torch.pow(a, self._exponent, out=self._one)
+        t = torch.mul(a, a, out=self._one_minus_a2).neg_().add_(1.0)
+        self._one.mul_(torch.mul(self._varying, t, out=self._factor).add_(self._fixed))
+        self._feedback_row.mul_(feedback)
+        for left, right, product, top_left, top_right, outputs, bottom, inputs in self._levels:
+            top_left.copy_(torch.bmm(left, right, out=product))  # [AA, AC; BA, BC]
+            top_right.copy_(outputs)  # the first half's outputs: [C; D]
+            bottom.copy_(inputs)  # the second half's inputs: [B, D]
 
     def process(self, x: torch.Tensor, a: torch.Tensor, feedback: float, out: torch.Tensor) -> torch.Tensor:
         """Filter ``x`` ``(channels, frames)`` into ``out`` ``(channels, frames)``.
 
-        ``a``: ``(channels, steps_for(frames))`` coefficients, the first for the step holding
-        the pending samples (or starting at this block when none are pending).
+        ``a``: ``(channels, max_steps)`` coefficients of consecutive steps, the first for the
+        step holding the pending samples (or starting with this block when none are).
+        ``frames + offset`` must not exceed ``max_steps * step``.
         """
-        channels, frames = x.shape
-        k, states, offset = self.step, self.stages + 1, self.offset
-        total = offset + frames
+        k, offset = self.step, self.offset
+        total = offset + x.shape[-1]
         steps, whole = -(-total // k), total // k
-        batch = channels * steps
-        matrix = self._build(a.reshape(batch), feedback)
-        inputs = self._inputs[: batch * k].view(channels, steps * k)
+        self._build(a.view(-1, 1, 1), feedback)
+        inputs = self._inputs
         inputs[:, :offset].copy_(self._pending[:, :offset])
         inputs[:, offset:total].copy_(x)
         inputs[:, total:].zero_()
-        drive = torch.bmm(inputs.view(batch, 1, k), matrix[:, states:], out=self._drive[:batch])
-        drive = drive.view(channels, steps, states + k)
-        transitions = matrix.view(channels, steps, states + k, states + k)
+        torch.bmm(self._inputs_by_step, self._from_input, out=self._drive)
+        starts = self._starts
         for j in range(steps):
-            torch.baddbmm(drive[:, j, None, :states], self._starts[j], transitions[:, j, :states, :states],
-                          out=self._starts[j + 1])
-        starts = self._starts[:steps].transpose(0, 1)  # (channels, steps, 1, S)
-        from_state = self._from_state[: batch * k].view(channels, steps, 1, k)
-        torch.matmul(starts, transitions[:, :, :states, states:], out=from_state)
-        reversed_out = from_state.view(channels, steps, k).add_(drive[..., states:])
-        outputs = self._outputs[: batch * k].view(channels, steps, k)
-        torch.index_select(reversed_out, 2, self._reverse, out=outputs)
-        out.copy_(outputs.view(channels, -1)[:, offset:total])
-        self._starts[0].copy_(self._starts[whole])
+            torch.baddbmm(self._drive_states[j], starts[j], self._transitions[j], out=starts[j + 1])
+        torch.matmul(self._starts_by_step, self._to_output, out=self._from_state)
+        reversed_out = self._reversed.add_(self._drive_outputs)
+        torch.index_select(reversed_out, 2, self._reverse, out=self._outputs)
+        out.copy_(self._outputs.view(self.channels, -1)[:, offset:total])
+        starts[0].copy_(starts[whole])
         self.offset = total - whole * k
         self._pending[:, : self.offset].copy_(inputs[:, whole * k : total])
         return out
