@@ -148,9 +148,10 @@ class ModulatedDelay(Effect):
         start, self._feedback = self._feedback, self.value("feedback")
         feedback = self._feedback_ramp[:frames]  # per sample: a stepped gain would zip
         torch.mul(self._ramp_steps[:frames], (self._feedback - start) / frames, out=feedback).add_(start)
+        index, weights = self._line.locate(positions)
         for begin in range(0, frames, step):
             end = min(begin + step, frames)
-            wet = self._line.read(positions[:, begin:end], out[:, begin:end])
+            wet = self._line.gather(index[:, begin:end], weights[:, begin:end], out[:, begin:end])
             loop_in = torch.mul(wet, feedback[begin:end], out=self._loop_in[:, : end - begin])
             self._line.write(loop_in.add_(x[:, begin:end]))
         return out

@@ -130,24 +130,35 @@ class DelayLine:
             out.add_(tap, alpha=weight)
         return out
 
-    def read(self, positions: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """Interpolated samples at fractional buffer ``positions``.
+    def locate(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """First taps and tap weights for fractional buffer ``positions``.
 
         Args:
             positions: ``(channels, m)`` float64 buffer positions (``m`` up to ``readers``),
                 e.g. ``start + i - delay[i]``.
-            out: ``(channels, m)`` float32 result buffer (any contiguous view).
         Returns:
-            ``out``.
+            ``index`` ``(channels, m, P)`` (the first tap's index, expanded) and ``weights``
+            ``(channels, m, P)``: views into internal buffers, valid until the next ``locate``.
         """
         channels, m = positions.shape
         shape, taps = (channels, m, 1), (channels, m, self.taps)
         floor = torch.floor(positions, out=self._floor[: channels * m].view(channels, m))
         index = self._index[: channels * m].view(shape)
-        index.copy_(floor.unsqueeze(-1)).sub_(self.taps // 2 - 1)  # the first tap
+        index.copy_(floor.unsqueeze(-1)).sub_(self.taps // 2 - 1)
         mu = self._mu[: channels * m].view(shape)
         mu.copy_(torch.sub(positions, floor, out=floor).unsqueeze(-1))  # the fraction, float32
-        values = torch.gather(self._windows, 1, index.expand(taps), out=self._taps[: channels * m * self.taps].view(taps))
         powers = torch.pow(mu, self._powers, out=self._mu_powers[: channels * m * self.taps].view(taps))
         weights = torch.matmul(powers, self._coeffs, out=self._weights[: channels * m * self.taps].view(taps))
+        return index.expand(taps), weights
+
+    def gather(self, index: torch.Tensor, weights: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """The interpolated samples for (a slice of) what ``locate`` returned, into ``out``
+        ``(channels, m)``. Every tap must already be written."""
+        channels, m, taps = index.shape
+        values = torch.gather(self._windows, 1, index, out=self._taps[: channels * m * taps].view(channels, m, taps))
         return torch.sum(values.mul_(weights), dim=-1, out=out)
+
+    def read(self, positions: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Interpolated samples at fractional buffer ``positions`` ``(channels, m)`` float64,
+        into ``out`` ``(channels, m)``; returns ``out``."""
+        return self.gather(*self.locate(positions), out)
