@@ -60,7 +60,12 @@ def _stage_models(stage) -> list:
 @lru_cache(maxsize=None)
 def chain_model(cell: C.Cell) -> tuple:
     """The cell's chain as SciPy stages (cached); raises ``NoScipyModel``."""
-    return tuple(_stage_models(load_chain(cell).prepare(spec_for(cell, "cpu"))))
+    try:
+        return tuple(_stage_models(load_chain(cell).prepare(spec_for(cell, "cpu"))))
+    except NoScipyModel:
+        raise
+    except Exception as exc:   # a preset that does not load or prepare: said, not fatal
+        raise NoScipyModel(f"the chain could not be modelled: {type(exc).__name__}: {exc}") from exc
 
 
 def _apply(models, x: np.ndarray) -> np.ndarray:
@@ -165,7 +170,12 @@ def cuda_graph_live_path(cell: C.Cell, blocks: np.ndarray):
 def implementations(cell: C.Cell, blocks: np.ndarray, devices: list[str]) -> list:
     impls = []
     for device in devices:
-        live = LivePath(cell, blocks, device)
+        try:
+            live = LivePath(cell, blocks, device)
+        except Exception as exc:   # a preset that does not load or prepare here
+            impls.append(Unavailable(f"rtfx-{device}", "failed", f"{type(exc).__name__}: {exc}",
+                                     role="rtfx", device=device))
+            continue
         desc = ("rtfx live path on CPU: BlockProcessor.process(indata, outdata), interleaved numpy"
                 if device == "cpu" else
                 "rtfx live path on CUDA, eager: BlockProcessor with pinned H2D/D2H, per-block sync")

@@ -110,7 +110,7 @@ def measure(impls: list[Impl], blocks: int, warmup: int, signal_blocks: int,
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for r in range(max(rounds.values())):
+        for r in range(max(rounds.values(), default=0)):
             i = r % signal_blocks
             shift = r % len(impls)
             for impl in impls[shift:] + impls[:shift]:

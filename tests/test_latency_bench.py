@@ -130,6 +130,16 @@ def test_preset_without_scipy_model_is_said(monkeypatch):
     assert rec["impls"]["rtfx-cpu"]["status"] == "ok" and rec["impls"]["rtfx-cpu"]["max_rel_err"] is None
 
 
+def test_preset_that_does_not_load_is_reported(tmp_path, monkeypatch):
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"format": "rtfx-preset", "version": 1, "chain": [{"type": "no_such_effect"}]}')
+    monkeypatch.setattr(C, "PRESET_DIR", tmp_path / "assets" / "presets")
+    cell = C.Cell("preset", 64, 2, preset=str(bad))
+    rec = runner.run_cell(cell, ["cpu"], 4, 1, signal_seconds=0.05)
+    assert rec["impls"]["rtfx-cpu"]["status"] == "failed" and rec["impls"]["rtfx-cpu"]["reason"]
+    assert rec["impls"]["scipy-chain"]["status"] == "n/a"
+
+
 def test_budget_caps_slow_implementations():
     calls = []
 
