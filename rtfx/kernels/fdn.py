@@ -63,6 +63,7 @@ class DelayLines:
         self.head = 0
         self._offsets = torch.arange(max_block, device=device).expand(rows, max_block)  # j
         self._index = torch.empty(rows, max_block, dtype=torch.long, device=device)
+        self._indices = [self._index[:, :k] for k in range(max_block + 1)]
         self._next = torch.empty_like(self._index)
         self._position = torch.empty(rows, max_block, **f32)
         self._frac = torch.empty(rows, max_block, **f32)
@@ -80,8 +81,7 @@ class DelayLines:
     def read_fixed(self, t0: int, lags: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Read whole-sample delays: ``lags`` ``(rows, k)`` holds ``j - delay`` (long); ``out``
         ``(rows, k)`` receives sample ``t0 + j - delay`` of each row."""
-        k = lags.shape[-1]
-        index = torch.add(lags, t0 % self.length + self.length, out=self._index[:, :k])
+        index = torch.add(lags, t0 % self.length + self.length, out=self._indices[lags.shape[-1]])
         index.remainder_(self.length)
         return torch.gather(self.ring, 1, index, out=out)
 
@@ -131,6 +131,7 @@ class OnePoleBank:
         self._chunk_matrix = torch.zeros(rows, K, K, **f32)
         self._carry_matrix = torch.zeros(rows, M, M, **f32)
         self._decay = torch.zeros(rows, 1, K, **f32)  # pole^(j+1)
+        self._views: dict[int, tuple] = {}  # the views a block of k frames uses, by k
 
     def set(self, scale: np.ndarray, pole: np.ndarray) -> None:
         """Coefficients per row (float64 ``(rows,)``; ``0 <= pole < 1``)."""
@@ -147,23 +148,42 @@ class OnePoleBank:
 
     def input(self, k: int) -> torch.Tensor:
         """The ``(rows, k)`` buffer to fill with the next block."""
-        return self._input[:, :k]
+        return self._views_for(k)[0]
 
     def run(self, k: int) -> torch.Tensor:
         """Filter the ``k`` samples in ``input(k)``; returns a ``(rows, k)`` view."""
-        K, rows = self.CHUNK, self.rows
-        M = -(-k // K)
-        if k < M * K:
-            self._input[:, k : M * K].zero_()
-        zero_state = self._zero_state[: rows * M * K].view(rows, M, K)
-        torch.bmm(self._input[:, : M * K].view(rows, M, K), self._chunk_matrix, out=zero_state)
-        if M > 1:
-            self._carry[:, 1:M].copy_(zero_state[:, : M - 1, K - 1])
-        states = self._states[: rows * M].view(rows, 1, M)
-        torch.bmm(self._carry[:, None, :M], self._carry_matrix[:, :M, :M], out=states)
-        y = zero_state.addcmul_(states.view(rows, M, 1), self._decay).view(rows, M * K)[:, :k]
-        self._carry[:, 0].copy_(y[:, k - 1])
+        _, padding, chunks, zero_state, ends, zero_ends, carry, carry_matrix, states, y, last = self._views_for(k)
+        if padding is not None:
+            padding.zero_()
+        torch.bmm(chunks, self._chunk_matrix, out=zero_state)
+        if ends is not None:
+            ends.copy_(zero_ends)
+        torch.bmm(carry, carry_matrix, out=states)
+        zero_state.addcmul_(states.view(self.rows, -1, 1), self._decay)
+        self._carry[:, 0].copy_(last)
         return y
+
+    def _views_for(self, k: int) -> tuple:
+        views = self._views.get(k)
+        if views is None:
+            K, rows = self.CHUNK, self.rows
+            M = -(-k // K)
+            zero_state = self._zero_state[: rows * M * K].view(rows, M, K)
+            y = zero_state.view(rows, M * K)[:, :k]
+            views = self._views[k] = (
+                self._input[:, :k],
+                self._input[:, k : M * K] if k < M * K else None,
+                self._input[:, : M * K].view(rows, M, K),
+                zero_state,
+                self._carry[:, 1:M] if M > 1 else None,
+                zero_state[:, : M - 1, K - 1],
+                self._carry[:, None, :M],
+                self._carry_matrix[:, :M, :M],
+                self._states[: rows * M].view(rows, 1, M),
+                y,
+                y[:, k - 1],
+            )
+        return views
 
     def reset(self) -> None:
         self._carry.zero_()
@@ -202,11 +222,15 @@ class FeedbackDelayNetwork:
         self._damping = OnePoleBank(lines, max_block, self.device)
         self._written = torch.empty(lines, max_block, **f32)
         self._out = torch.empty(channels, max_block, **f32)
+        # views by block length k (built once: slicing costs ~1 us a view)
+        self._writes = [self._written[:, :k] for k in range(max_block + 1)]
+        self._outs = [self._out[:, :k] for k in range(max_block + 1)]
         self._steps = torch.arange(1, max_block + 1, **f32)
         self._delay_start = torch.zeros(lines, 1, **f32)
         self._delay_slope = torch.zeros(lines, 1, **f32)
         self._delays = torch.empty(lines, max_block, **f32)
         self._lags = torch.empty(lines, max_block, dtype=torch.long, device=self.device)
+        self._lags_of = [self._lags[:, :k] for k in range(max_block + 1)]
         self._fixed = self._moving = None
         self.set_delays([1.0] * lines, [1.0] * lines)
 
@@ -240,25 +264,27 @@ class FeedbackDelayNetwork:
         into an internal buffer valid until the next call."""
         n = x.shape[-1]
         step = max(1, min(n, self._shortest))
+        if step >= n:
+            return self._sub_block(x, 0, n, self._outs[n])
         for start in range(0, n, step):
             k = min(step, n - start)
             self._sub_block(x[:, start : start + k], start, n, self._out[:, start : start + k])
-        return self._out[:, :n]
+        return self._outs[n]
 
-    def _sub_block(self, x: torch.Tensor, start: int, n: int, out: torch.Tensor) -> None:
+    def _sub_block(self, x: torch.Tensor, start: int, n: int, out: torch.Tensor) -> torch.Tensor:
         k = x.shape[-1]
         lines, t0 = self._delay_lines, self._delay_lines.head
         read = self._damping.input(k)
         if self._moving is None:
-            lines.read_fixed(t0, self._lags[:, :k], read)
+            lines.read_fixed(t0, self._lags_of[k], read)
         else:  # delay at sample j of the call: start + (end - start) (j + 1) / n
             delays = torch.addcmul(self._delay_start, self._delay_slope, self._steps[start : start + k],
                                    value=1.0 / n, out=self._delays[:, :k])
             lines.read_moving(t0, delays, read)
         damped = self._damping.run(k)
-        written = torch.mm(self._inputs, x, out=self._written[:, :k])
+        written = torch.mm(self._inputs, x, out=self._writes[k])
         lines.write(written.addmm_(self._feedback, damped))
-        torch.mm(self._outputs, damped, out=out)
+        return torch.mm(self._outputs, damped, out=out)
 
     def reset(self) -> None:
         """Silence the lines and the filters' memories; keep delays and coefficients."""
@@ -291,11 +317,15 @@ class PreDelay:
         self._start, self._end = start, end
 
     def process(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` ``(channels, n)`` delayed; a view into an internal buffer."""
+        """``x`` ``(channels, n)`` delayed; a view into an internal buffer (valid until the
+        next call)."""
         n = x.shape[-1]
         self._lines.write(x)
         t0, out = self._lines.head - n, self._out[:, :n]
         if self._start == self._end == int(self._end):
+            first = (t0 - int(self._end)) % self._lines.length
+            if first + n <= self._lines.length:  # one stretch of the ring: a view, no copy
+                return self._lines.ring[:, first : first + n]
             return self._lines.read_fixed(t0, self._lags[:, :n], out)
         steps = self._steps[:n].expand(out.shape)
         delays = torch.mul(steps, (self._end - self._start) / n, out=self._delays[:, :n])
