@@ -78,7 +78,7 @@ class ModulatedDelay(Effect):
         delay = max((p.maximum for p in self.params if p.name == "delay_ms"), default=0.0)
         longest = (delay + depth) * 1e-3 * spec.samplerate + 2
         channels, block = spec.channels, spec.blocksize
-        self._line = DelayLine(channels, longest, block, spec.device, self.interpolation, readers=self.voices * block)
+        self._line = DelayLine(channels, longest, block, spec.device, self.interpolation, self.voices)
         self._lfo = Lfo(self.shape, channels, self.voices, block, spec.device)
         f64 = dict(device=spec.device, dtype=torch.float64)
         f32 = dict(device=spec.device, dtype=spec.dtype)
@@ -87,7 +87,6 @@ class ModulatedDelay(Effect):
         self._ramps = torch.empty(2, block, **f64)
         self._feedback_ramp = torch.empty(block, **f32)
         self._positions = torch.empty(channels * self.voices * block, **f64)
-        self._voices_out = torch.empty(channels * self.voices * block, **f32)
         self._out = torch.empty(channels, block, **f32)
         self._loop_in = torch.empty(channels, block, **f32)
         self._reset()
@@ -132,11 +131,7 @@ class ModulatedDelay(Effect):
             return self._process_loop(x, out)
         self._line.write(x)
         positions = self._read_positions(frames, self._line.now - frames)
-        if self.voices == 1:
-            return self._line.read(positions.view(channels, frames), out)
-        taps = self._voices_out[: positions.numel()].view(channels, -1)
-        voices = self._line.read(positions.view(channels, -1), taps).view(positions.shape)
-        return torch.mean(voices, dim=1, out=out)
+        return self._line.read(positions.view(channels, -1), out)
 
     def _process_loop(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Feedback: read, then write input plus feedback, in sub-blocks shorter than the delay."""

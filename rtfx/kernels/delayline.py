@@ -57,8 +57,8 @@ class DelayLine:
         max_block: the longest block ``write`` gets.
         device: torch device.
         interpolation: one of ``INTERPOLATIONS``.
-        readers: the largest number of positions per channel one ``read`` gets (default
-            ``max_block``; e.g. ``voices * max_block`` for a multi-voice chorus).
+        voices: reads per output sample: ``read`` takes ``voices`` rows of positions per
+            channel, ``(channels, voices * m)``, and returns their mean ``(channels, m)``.
 
     Timing: a read for the sample written at index ``t`` with delay ``d`` is at position
     ``t - d``; it needs the taps up to ``floor(t - d) + P/2``, so a delay of at least
@@ -66,7 +66,7 @@ class DelayLine:
     """
 
     def __init__(self, channels: int, max_delay: float, max_block: int, device="cpu",
-                 interpolation: str = "hermite", readers: int | None = None) -> None:
+                 interpolation: str = "hermite", voices: int = 1) -> None:
         if interpolation not in COEFFS:
             raise ValueError(f"interpolation = {interpolation!r}; choose one of {', '.join(INTERPOLATIONS)}")
         self.interpolation = interpolation
@@ -78,8 +78,8 @@ class DelayLine:
         f32, f64 = dict(device=device, dtype=torch.float32), dict(device=device, dtype=torch.float64)
         self.buffer = torch.zeros(channels, 2 * self.history + max_block, **f32)
         self._windows = self.buffer.unfold(1, self.taps, 1)  # (ch, length - P + 1, P) view
-        readers = readers or max_block
-        self._coeffs = torch.tensor(COEFFS[interpolation], **f32)
+        readers, self.voices = voices * max_block, voices
+        self._coeffs = torch.tensor(COEFFS[interpolation], **f32) / voices  # the voices' mean
         self._powers = torch.arange(self.taps, **f32)
         # Flat scratch, viewed as (channels, m, ...) per read so that every view is contiguous.
         size = channels * readers
@@ -134,8 +134,8 @@ class DelayLine:
         """First taps and tap weights for fractional buffer ``positions``.
 
         Args:
-            positions: ``(channels, m)`` float64 buffer positions (``m`` up to ``readers``),
-                e.g. ``start + i - delay[i]``.
+            positions: ``(channels, voices * m)`` float64 buffer positions, e.g.
+                ``start + i - delay[v, i]`` (voice-major).
         Returns:
             ``index`` ``(channels, m, P)`` (the first tap's index, expanded) and ``weights``
             ``(channels, m, P)``: views into internal buffers, valid until the next ``locate``.
@@ -153,12 +153,13 @@ class DelayLine:
 
     def gather(self, index: torch.Tensor, weights: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """The interpolated samples for (a slice of) what ``locate`` returned, into ``out``
-        ``(channels, m)``. Every tap must already be written."""
-        channels, m, taps = index.shape
-        values = torch.gather(self._windows, 1, index, out=self._taps[: channels * m * taps].view(channels, m, taps))
-        return torch.sum(values.mul_(weights), dim=-1, out=out)
+        ``(channels, m)`` (the mean over voices). Every tap must already be written."""
+        channels, points, taps = index.shape
+        values = torch.gather(self._windows, 1, index, out=self._taps[: channels * points * taps].view(index.shape))
+        values = values.mul_(weights).view(channels, self.voices, -1, taps)
+        return torch.sum(values, dim=(1, 3), out=out)
 
     def read(self, positions: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """Interpolated samples at fractional buffer ``positions`` ``(channels, m)`` float64,
-        into ``out`` ``(channels, m)``; returns ``out``."""
+        """Interpolated samples at fractional buffer ``positions`` ``(channels, voices * m)``
+        float64, averaged over voices into ``out`` ``(channels, m)``; returns ``out``."""
         return self.gather(*self.locate(positions), out)
