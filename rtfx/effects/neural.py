@@ -13,7 +13,8 @@ The streaming contract a model states (checked when the file is loaded):
   work), using the last ``frames`` outputs. Causality and R are checked by perturbing a probe.
 - **Recurrent** (RNNs, state-space models): a method ``initial_state(channels: int)``
   returning a tensor or a tuple of tensors, and ``forward(x, state) -> (y, state)`` on
-  ``(channels, 1, frames)`` blocks. The effect copies the returned state into buffers it owns.
+  ``(channels, 1, frames)`` blocks, ``frames <= blocksize`` (the block may be a strided view:
+  use ``reshape``, not ``view``). The effect copies the returned state into buffers it owns.
 
 A TorchScript module states R as an attribute (``self.receptive_field = 255``) and the recurrent
 form as ``@torch.jit.export`` methods. An exported program keeps no attributes: save R in an
@@ -222,26 +223,34 @@ class Neural(Effect):
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         frames = x.shape[-1]
         start, self._in_gain = self._in_gain, db_to_linear(self.value("input_db"))
-        if self.recurrent:
-            block = self._lines[0][..., :frames]
-            if apply_gain(self, x, start, self._in_gain, block[:, 0]) is x:
-                block[:, 0].copy_(x)
-            with torch.no_grad():
-                y, state = self._model(block, self._pack(self._state))
-            for mine, new in zip(self._state, _as_tuple(state)):
-                mine.copy_(new)
-        else:
-            old, line = self._lines[self._side], self._lines[1 - self._side]
-            self._side = 1 - self._side
-            length = line.shape[-1]
-            line[..., : length - frames].copy_(old[..., frames:])
-            tail = line[:, 0, length - frames :]
-            if apply_gain(self, x, start, self._in_gain, tail) is x:
-                tail.copy_(x)
-            with torch.no_grad():
-                y = self._model(line)
+        with torch.no_grad():
+            y = self._run_recurrent(x, start) if self.recurrent else self._run_causal(x, start)
         start, self._out_gain = self._out_gain, db_to_linear(self.value("output_db"))
         return apply_gain(self, y[:, 0, y.shape[-1] - frames :], start, self._out_gain, self._out)
+
+    def _gain_into(self, x: torch.Tensor, start: float, out: torch.Tensor) -> None:
+        """Write ``x`` times the input gain (ramping from ``start``) into ``out`` ``(channels, frames)``."""
+        if apply_gain(self, x, start, self._in_gain, out) is x:
+            out.copy_(x)
+
+    def _run_causal(self, x: torch.Tensor, start: float) -> torch.Tensor:
+        """Shift the block into the line [past R - 1 + blocksize - frames | block]; run the model on it."""
+        frames = x.shape[-1]
+        old, line = self._lines[self._side], self._lines[1 - self._side]
+        self._side = 1 - self._side
+        length = line.shape[-1]
+        line[..., : length - frames].copy_(old[..., frames:])
+        self._gain_into(x, start, line[:, 0, length - frames :])
+        return self._model(line)
+
+    def _run_recurrent(self, x: torch.Tensor, start: float) -> torch.Tensor:
+        """Run the model on the block and the state; keep the new state in our buffers."""
+        block = self._lines[0][..., : x.shape[-1]]
+        self._gain_into(x, start, block[:, 0])
+        y, state = self._model(block, self._pack(self._state))
+        for mine, new in zip(self._state, _as_tuple(state)):
+            mine.copy_(new)
+        return y
 
     def _preset_fields(self) -> dict:
         return {"file": str(self.file)}
