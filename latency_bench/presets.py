@@ -132,7 +132,8 @@ class ScipyChainPeer:
         return x
 
     def step(self, i: int):
-        return self._run(self.models, self.state, self.x[i])
+        # float64 from the start: NumPy keeps float32 * Python float in float32
+        return self._run(self.models, self.state, self.x[i].astype(np.float64))
 
     @staticmethod
     def to_numpy(y) -> np.ndarray:

@@ -37,9 +37,9 @@ def _stream_all(impl, signal_blocks: int) -> np.ndarray:
 
 
 def trial(impl: Impl, blocks: int, budget_s: float | None, steps: int = 3):
-    """Run ``impl`` on its first blocks (untimed by ``measure``). Returns the impl, with its
-    timed blocks capped so that it costs at most ``budget_s`` (never below ``MIN_BLOCKS``), or an
-    ``Unavailable("failed")`` if it raised."""
+    """Run ``impl`` on its first blocks (untimed by ``measure``). Returns the impl, a peer's
+    timed blocks capped so that it costs at most ``budget_s`` (never below ``MIN_BLOCKS``; rtfx
+    always gets every block), or an ``Unavailable("failed")`` if it raised."""
     try:
         impl.reset()
         t0 = time.perf_counter()
@@ -52,7 +52,7 @@ def trial(impl: Impl, blocks: int, budget_s: float | None, steps: int = 3):
         first = str(exc).splitlines()[0][:200] if str(exc) else ""
         return Unavailable(impl.name, "failed", f"raised on its first block: {type(exc).__name__}: {first}",
                            role=impl.role, device=impl.device)
-    if budget_s is not None and per_block * blocks > budget_s:
+    if budget_s is not None and impl.role != "rtfx" and per_block * blocks > budget_s:
         cap = max(MIN_BLOCKS, int(budget_s / per_block))
         if impl.blocks is None or cap < impl.blocks:
             impl.blocks = cap
