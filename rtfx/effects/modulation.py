@@ -117,8 +117,11 @@ class ModulatedDelay(Effect):
         lfo = self._lfo.values(frames, rate, self.value("stereo_phase_deg") / 360.0)
         self._lfo.advance(frames, rate)
         positions = self._positions[: lfo.numel()].view(lfo.shape)
-        torch.mul(lfo, self._per_sample(0, -width0, -width1, frames), out=positions)
-        positions.add_(self._steps[:frames])
+        width = self._per_sample(0, -width0, -width1, frames)
+        if isinstance(width, float):
+            torch.add(self._steps[:frames], lfo, alpha=width, out=positions)
+        else:
+            torch.addcmul(self._steps[:frames], lfo, width, out=positions)
         delay = self._per_sample(1, delay0, delay1, frames)
         if isinstance(delay, float):
             return positions.add_(start - delay)

@@ -78,8 +78,12 @@ class DelayLine:
         self.max_block = max_block
         device = torch.device(device)
         f32, f64 = dict(device=device, dtype=torch.float32), dict(device=device, dtype=torch.float64)
-        self.buffer = torch.zeros(channels, 2 * self.history + max_block, **f32)
-        self._windows = self.buffer.unfold(1, self.taps, 1)  # (ch, length - P + 1, P) view
+        # ``_windows[c, i]`` holds the taps ``buffer[c, i - P/2 + 1 : i + P/2 + 1]``: indexed by
+        # floor(position) directly (the storage starts P/2 - 1 samples before the buffer).
+        lead = self.taps // 2 - 1
+        storage = torch.zeros(channels, lead + 2 * self.history + max_block, **f32)
+        self.buffer = storage[:, lead:]
+        self._windows = storage.unfold(1, self.taps, 1)
         readers, self.voices = voices * max_block, voices
         self._coeffs = torch.tensor(COEFFS[interpolation], **f32) / voices  # the voices' mean
         # Flat scratch, viewed as (channels, m, ...) per read so that every view is contiguous.
@@ -144,7 +148,7 @@ class DelayLine:
         shape, taps = (channels, m, 1), (channels, m, self.taps)
         floor = torch.floor(positions, out=self._floor[: channels * m].view(channels, m))
         index = self._index[: channels * m].view(shape)
-        index.copy_(floor.unsqueeze(-1)).sub_(self.taps // 2 - 1)
+        index.copy_(floor.unsqueeze(-1))
         mu = self._mu[: channels * m].view(shape)
         mu.copy_(torch.sub(positions, floor, out=floor).unsqueeze(-1))  # the fraction, float32
         weights = self._weights[: channels * m * self.taps].view(taps)

@@ -42,10 +42,13 @@ class Lfo:
         self.shape = shape
         kw = dict(device=torch.device(device), dtype=dtype)
         self._steps = torch.arange(max_frames, **kw)
-        self._time = torch.empty(max_frames, **kw)
         self._voice = (torch.arange(voices, **kw) / voices).view(1, voices, 1)
         self._channel = torch.arange(channels, **kw).view(channels, 1, 1)
-        self._offsets = torch.empty(channels, voices, 1, **kw)
+        # sine works on pi * phase, triangle on phase (one multiplication less per block)
+        self._scale = math.pi if shape == "sine" else 1.0
+        self._offsets = torch.empty(channels, voices, 1, **kw)  # scaled, for ``_stereo``
+        self._stereo = None
+        self._started = torch.empty(channels, voices, 1, **kw)
         self._values = torch.empty(channels * voices * max_frames, **kw)
         self.phase = 0.0
 
@@ -60,13 +63,15 @@ class Lfo:
         not move (call ``advance``).
         """
         channels, voices = self._channel.shape[0], self._voice.shape[1]
+        if stereo_cycles != self._stereo:
+            torch.add(self._voice, self._channel, alpha=stereo_cycles, out=self._offsets).mul_(self._scale)
+            self._stereo = stereo_cycles
         start = self.phase + cycles_per_sample * first + (0.5 if self.shape == "triangle" else 0.0)
-        time = torch.mul(self._steps[:points], cycles_per_sample * stride, out=self._time[:points])
-        offsets = torch.add(self._voice, self._channel, alpha=stereo_cycles, out=self._offsets).add_(start)
+        started = torch.add(self._offsets, start * self._scale, out=self._started)
         values = self._values[: channels * voices * points].view(channels, voices, points)
-        torch.add(offsets, time, out=values)
+        torch.add(started, self._steps[:points], alpha=cycles_per_sample * stride * self._scale, out=values)
         if self.shape == "sine":
-            return values.mul_(math.pi).sin_().square_()
+            return values.sin_().square_()
         return values.remainder_(1.0).mul_(2.0).sub_(1.0).abs_()
 
     def advance(self, frames: int, cycles_per_sample: float) -> None:
