@@ -46,6 +46,8 @@ def _entry(cell: dict, name: str) -> str:
     base = cell["impls"].get(BASE)
     if name != BASE and base and base.get("status") == "ok":
         text += f" · {e['p50_us'] / base['p50_us']:.2g}×"
+    if e.get("gpu_p50_us") is not None:
+        text += f" · GPU span {e['gpu_p50_us']:.0f} / {e['gpu_p99_us']:.0f}"
     if e["n"] < cell["blocks"]:
         text += f" (n={e['n']})"
     return text
@@ -141,7 +143,8 @@ def markdown(doc: dict) -> str:
         "(max |y − ref| / max |ref|) against float64 SciPy on the cell's data (rtfx: the whole "
         "signal, 1 s of noise or the IR + 0.5 s; peers: the blocks they ran), and `×` = its p50 / "
         f"{BASE}'s p50 (above 1×: slower than rtfx on CPU). `missing`, `failed`, `n/a`, `not yet`: "
-        "did not run; the reasons are listed under the tables.",
+        "did not run; the reasons are listed under the tables. CUDA columns add `GPU span p50 / p99`: "
+        "the CUDA-event time from before H2D to after D2H.",
         "",
         "## Cells run",
         "",
