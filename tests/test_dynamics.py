@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rtfx import EFFECTS, ProcessSpec
-from rtfx.kernels.envelope import DecayingMax, LatestIndex, OnePole, release_for_cascade, sliding_max
+from rtfx.kernels.envelope import DecayingMax, LatestIndex, OnePole, Smoother, release_for_cascade, sliding_max
 
 from conftest import DEVICES, partition, rel_err, stream
 
@@ -58,8 +58,22 @@ def test_time_varying_one_pole_matches_the_loop(sizes):
     kernel.reset(0.3)
     got = []
     for t, c in zip(blocks(target, sizes), blocks(coef, sizes)):
-        got.append(kernel.process(t, c, 0.05).numpy().copy())
+        got.append(kernel.process((1 - c) * t, c, 0.05).numpy().copy())
     assert np.max(np.abs(np.concatenate(got) - expected)) <= 1e-12
+
+
+@pytest.mark.parametrize("coef", [0.999, 0.01])  # 0.01: chunks of ~130 samples
+def test_smoother_matches_the_loop(coef):
+    target = np.random.default_rng(6).standard_normal(3000)
+    y, expected = -0.5, []
+    for t in target:
+        y = coef * y + (1 - coef) * t
+        expected.append(y)
+    kernel = Smoother(1024, "cpu")
+    kernel.set_coefficient(coef)
+    kernel.reset(-0.5)
+    got = np.concatenate([kernel.process(b).numpy().copy() for b in blocks(target, "random")])
+    assert np.max(np.abs(got - expected)) <= 1e-12
 
 
 def test_latest_index_and_sliding_max():
@@ -75,7 +89,7 @@ def test_latest_index_and_sliding_max():
     x = torch.from_numpy(rng.standard_normal(300))
     out = torch.empty(300, dtype=torch.float64)
     expected = [x[i : i + 41].max() for i in range(260)]
-    np.testing.assert_array_equal(sliding_max(x, 41, out).numpy(), expected)
+    np.testing.assert_array_equal(sliding_max(x, 41, out[:260]).numpy(), expected)
 
 
 def test_release_for_cascade_solves_its_equation():

@@ -5,7 +5,7 @@ import torch
 
 from ..design import design_biquad
 from ..effect import Effect
-from ..kernels.envelope import F64, AttackRelease, DbGain, LinkedLevel
+from ..kernels.envelope import F64, AttackRelease, DbGain, LinkedLevel, Views
 from ..kernels.iir import SosFilter
 from ..params import Param
 from ..spec import ProcessSpec
@@ -64,6 +64,7 @@ class Compressor(Effect):
         self._level = LinkedLevel(spec.channels, frames, device)
         self._reduction = torch.empty(frames, dtype=F64, device=device)
         self._scratch = torch.empty(frames, dtype=F64, device=device)
+        self._buffers = Views(lambda n: (self._reduction[:n], self._scratch[:n]))
         self._smoother = AttackRelease(frames, device)
         self._gain = DbGain(spec.channels, frames, device)
         self._hpf = SosFilter(self._hpf_sections(), spec.channels, frames, device)
@@ -93,11 +94,10 @@ class Compressor(Effect):
         return self._smoother.state
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
-        frames = x.shape[-1]
         sidechain = self._hpf.process(x) if self.value("sidechain_hpf_hz") > HPF_OFF_HZ else x
         reduction = soft_knee_reduction(
             self._level.process(sidechain), self.value("threshold_db"), self.value("ratio"),
-            self.value("knee_db"), self._reduction[:frames], self._scratch[:frames],
+            self.value("knee_db"), *self._buffers(x.shape[-1]),
         )
         start, self._makeup_db = self._makeup_db, self.value("makeup_db")
         return self._gain.process(x, self._smoother.process(reduction), start, self._makeup_db)

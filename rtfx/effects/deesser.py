@@ -5,7 +5,7 @@ import torch
 
 from ..design import design_biquad
 from ..effect import Effect
-from ..kernels.envelope import F64, AttackRelease, DbGain, LinkedLevel
+from ..kernels.envelope import F64, AttackRelease, DbGain, LinkedLevel, Views
 from ..kernels.iir import SosFilter
 from ..params import Param
 from ..spec import ProcessSpec
@@ -42,6 +42,7 @@ class DeEsser(Effect):
         self._smoother = AttackRelease(frames, device)
         self._gain = DbGain(spec.channels, frames, device)
         self._high = torch.empty(spec.channels, frames, device=device)
+        self._buffers = Views(lambda n: (self._high[:, :n], self._reduction[:n]))
         self._times = self._frequency = None
 
     def _sections(self):
@@ -67,9 +68,9 @@ class DeEsser(Effect):
         return self._smoother.state
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
-        frames = x.shape[-1]
+        high, reduction = self._buffers(x.shape[-1])
         low = self._band.process(x)
-        high = torch.sub(x, low, out=self._high[:, :frames])
-        reduction = torch.sub(self._level.process(high), self.value("threshold_db"), out=self._reduction[:frames])
+        torch.sub(x, low, out=high)
+        torch.sub(self._level.process(high), self.value("threshold_db"), out=reduction)
         reduction.clamp_(0.0, self.value("range_db"))
         return self._gain.process(high, self._smoother.process(reduction)).add_(low)

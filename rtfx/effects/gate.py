@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..effect import Effect
-from ..kernels.envelope import F64, DbGain, DecayingMax, LatestIndex, LinkedLevel, OnePole, coefficient
+from ..kernels.envelope import F64, DbGain, DecayingMax, LatestIndex, LinkedLevel, OnePole, Views, coefficient
 from ..params import Param
 from ..spec import ProcessSpec
 from .gain import db_to_linear
@@ -45,20 +45,20 @@ class Gate(Effect):
         self._level = LinkedLevel(spec.channels, frames, device)
         self._follower = DecayingMax(frames, device)
         self._follower.set_decay(coefficient(DETECTOR_RELEASE_MS * 1e-3, spec.samplerate))
-        self._steps = torch.arange(frames, dtype=torch.int64, device=device)
-        self._index = torch.empty(frames, dtype=torch.int64, device=device)
-        self._above = torch.empty(frames, dtype=torch.bool, device=device)
-        self._below = torch.empty(frames, dtype=torch.bool, device=device)
         self._last_above = LatestIndex(frames, device)
         self._last_below = LatestIndex(frames, device)
         self._last_open = LatestIndex(frames, device)
-        self._coef = torch.empty(frames, dtype=F64, device=device)
-        # Per-sample choices, open or closed: [attack, release] coefficients, [0, -range] dB.
-        self._coefs = torch.empty(2, 1, dtype=F64, device=device)
-        self._targets = torch.zeros(2, 1, dtype=F64, device=device)
-        self._target = torch.empty(frames, dtype=F64, device=device)
         self._smoother = OnePole(frames, device)
         self._gain = DbGain(spec.channels, frames, device)
+        # Per-sample choices, open or closed: [attack, release] coefficients and the drive
+        # (1 - c) * target of the gain reduction in dB: [0, (1 - release) * -range].
+        self._coefs = torch.empty(2, 1, dtype=F64, device=device)
+        self._drives = torch.zeros(2, 1, dtype=F64, device=device)
+        steps = torch.arange(frames, dtype=torch.int64, device=device)
+        index, elapsed = torch.empty_like(steps), torch.empty_like(steps)
+        above, below = (torch.empty(frames, dtype=torch.bool, device=device) for _ in range(2))
+        coef, drive = (torch.empty(frames, dtype=F64, device=device) for _ in range(2))
+        self._buffers = Views(lambda n: (steps[:n], index[:n], elapsed[:n], above[:n], below[:n], coef[:n], drive[:n]))
         self._reset()
 
     def _update(self) -> None:
@@ -70,7 +70,7 @@ class Gate(Effect):
         self._release = coefficient(self.value("release_ms") * 1e-3, rate)
         self._coefs[0].fill_(self._attack)
         self._coefs[1].fill_(self._release)
-        self._targets[1].fill_(-self.value("range_db"))
+        self._drives[1].fill_((1 - self._release) * -self.value("range_db"))
 
     def _reset(self) -> None:
         self._frames = 0
@@ -81,16 +81,16 @@ class Gate(Effect):
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         frames = x.shape[-1]
-        index = torch.add(self._steps[:frames], self._frames, out=self._index[:frames])
+        steps, index, elapsed, above, below, coef, drive = self._buffers(frames)
+        torch.add(steps, self._frames, out=index)
         self._frames += frames
         level = self._follower.process(self._level.peak(x))
-        above = torch.gt(level, self._open_level, out=self._above[:frames])
-        below = torch.lt(level, self._close_level, out=self._below[:frames])
-        latest_above = self._last_above.process(above, index)
-        is_open = torch.gt(latest_above, self._last_below.process(below, index), out=above)
-        since_open = torch.sub(index, self._last_open.process(is_open, index), out=self._index[:frames])
-        held_open = torch.le(since_open, self._hold_frames, out=below)
-        coef = torch.where(held_open, self._coefs[0], self._coefs[1], out=self._coef[:frames])
-        target = torch.where(held_open, self._targets[0], self._targets[1], out=self._target[:frames])
-        reduction = self._smoother.process(target, coef, min(self._attack, self._release))
+        torch.gt(level, self._open_level, out=above)
+        torch.lt(level, self._close_level, out=below)
+        is_open = torch.gt(self._last_above.process(above, index), self._last_below.process(below, index), out=above)
+        torch.sub(index, self._last_open.process(is_open, index), out=elapsed)
+        held_open = torch.le(elapsed, self._hold_frames, out=below)
+        torch.where(held_open, self._coefs[0], self._coefs[1], out=coef)
+        torch.where(held_open, self._drives[0], self._drives[1], out=drive)
+        reduction = self._smoother.process(drive, coef, min(self._attack, self._release))
         return self._gain.process(x, reduction)

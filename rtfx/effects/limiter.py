@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..effect import Effect
-from ..kernels.envelope import F64, DecayingMax, DbGain, LinkedLevel, coefficient, sliding_max
+from ..kernels.envelope import F64, DbGain, DecayingMax, LinkedLevel, Views, coefficient, sliding_max
 from ..params import Param
 from ..spec import ProcessSpec
 from .gain import apply_gain, db_to_linear
@@ -61,8 +61,21 @@ class Limiter(Effect):
         self._average = torch.empty(frames, dtype=F64, device=device)
         self._audio = torch.zeros(spec.channels, lag + frames, device=device)  # delay line
         self._scratch = torch.empty(spec.channels * lag, dtype=F64, device=device)
+        self._buffers = Views(self._cut)
         self._gain = DbGain(spec.channels, frames, device)
         self._snap_gains()
+
+    def _cut(self, n: int) -> tuple:
+        """Views for an ``n``-frame block (made once per block length, see ``Views``)."""
+        lag = self.latency_frames
+        lines = []
+        for line in (self._needed[: lag + n], self._held[: lag + n], self._audio[:, : lag + n]):
+            newest = line[..., n : n + lag]  # the next block's history
+            staging = self._scratch[: newest.numel()].view(newest.shape) if n < lag else None
+            lines.append((line, line[..., lag:], line[..., :lag], newest, staging))
+        sums = self._sums[: lag + n + 1]
+        return (lines, self._driven[:, :n], self._window[:n], sums[1:], sums[lag + 1 :], sums[:n],
+                self._average[:n], self._audio[:, :n])
 
     def _snap_gains(self) -> None:
         self._ceiling_db = self.value("ceiling_db")
@@ -79,33 +92,22 @@ class Limiter(Effect):
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         frames, lag = x.shape[-1], self.latency_frames
+        lines, driven, window, sums, sums_end, sums_start, average, delayed = self._buffers(frames)
+        (needed, new_needed, *_), (held, new_held, *_), (_, new_audio, *_) = lines
         drive_start, ceiling_start = self._drive, self._ceiling_db
         self._snap_gains()
-        driven = apply_gain(self, x, drive_start, self._drive, self._driven)
+        driven = apply_gain(self, x, drive_start, self._drive, driven)
         # Reduction each new sample needs, its look-ahead maximum, then the release.
-        needed = self._needed[: lag + frames]
-        needed[lag:].copy_(self._level.process(driven)).clamp_(min=0.0)
-        window = sliding_max(needed, lag + 1, self._window)
-        held = self._held[: lag + frames]
-        held[lag:].copy_(self._release.process(window))
+        new_needed.copy_(self._level.process(driven)).clamp_(min=0.0)
+        new_held.copy_(self._release.process(sliding_max(needed, lag + 1, window)))
         # Moving average over lag + 1 values of h (prefix sums recomputed from the history).
-        sums = self._sums[: lag + frames + 1]
-        torch.cumsum(held, 0, out=sums[1:])
-        average = torch.sub(sums[lag + 1 :], sums[:frames], out=self._average[:frames]).div_(lag + 1)
+        torch.cumsum(held, 0, out=sums)
+        torch.sub(sums_end, sums_start, out=average).div_(lag + 1)
         # Delay the audio by lag, apply the gain and the ceiling, clamp (rounding only).
-        audio = self._audio[:, : lag + frames]
-        audio[:, lag:].copy_(driven)
-        out = self._gain.process(audio[:, :frames], average, ceiling_start, self._ceiling_db)
+        new_audio.copy_(driven)
+        out = self._gain.process(delayed, average, ceiling_start, self._ceiling_db)
         ceiling = db_to_linear(max(ceiling_start, self._ceiling_db))
         out.clamp_(-ceiling, ceiling)
-        for line in (needed, held, audio):
-            self._keep_newest(line, frames)
+        for _, _, history, newest, staging in lines:  # the newest lag values: next history
+            history.copy_(newest if staging is None else staging.copy_(newest))  # (they may overlap)
         return out
-
-    def _keep_newest(self, line: torch.Tensor, frames: int) -> None:
-        """Move the newest ``lag`` frames of a ``[history | block]`` line to its front."""
-        lag = self.latency_frames
-        newest = line[..., frames : frames + lag]
-        if frames < lag:  # source and destination overlap: go through scratch
-            newest = self._scratch[: newest.numel()].view(newest.shape).copy_(newest)
-        line[..., :lag].copy_(newest)

@@ -6,13 +6,19 @@ Signals are 1-D ``(frames,)`` float64 tensors (dynamics effects detect one linke
 all channels).
 
 - ``DecayingMax``: ``y[n] = max(x[n], a * y[n-1])`` (peak hold with exponential release).
-- ``OnePole``: ``y[n] = c[n] * y[n-1] + (1 - c[n]) * t[n]`` with a per-sample coefficient.
+- ``Smoother``: ``y[n] = c * y[n-1] + (1 - c) * t[n]`` (one-pole, fixed coefficient).
+- ``OnePole``: ``y[n] = c[n] * y[n-1] + u[n]`` (one-pole, a coefficient per sample).
 - ``LatestIndex``: the latest absolute sample index at which a mask was true.
 - ``sliding_max``: the maximum over a sliding window.
+- ``AttackRelease``, ``LinkedLevel``, ``DbGain``: the pieces every dynamics effect shares.
+
+Slicing a tensor costs about as much as a small op on the CPU, so the views of each block
+length are cut once (``Views``) and reused.
 """
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 
@@ -34,7 +40,64 @@ def scan_chunk(smallest: float, frames: int) -> int:
     return max(1, min(frames, int(SCAN_RANGE / -math.log(max(smallest, 1e-300)))))
 
 
-class DecayingMax:
+class Views:
+    """Views of preallocated buffers cut to one block length, made the first time that
+    length is seen and reused after (``make(frames) -> tuple of views``)."""
+
+    def __init__(self, make: Callable[[int], tuple]) -> None:
+        self._make = make
+        self._cache: dict[int, tuple] = {}
+
+    def __call__(self, frames: int) -> tuple:
+        views = self._cache.get(frames)
+        if views is None:
+            views = self._cache[frames] = self._make(frames)
+        return views
+
+
+class _Scan:
+    """Base of the scans: ``out`` buffer, ``(1,)`` ``state``, and chunked processing.
+
+    ``_chunk`` is the longest piece one scan may take; a longer block is cut into pieces.
+    Subclasses implement ``_scan(views, *inputs)`` on one piece, writing ``views[0]`` (the
+    output) and the state (``views[1]``: the output's last sample).
+    """
+
+    def __init__(self, frames: int, device) -> None:
+        self.frames = frames
+        self.device = device
+        self.state = torch.zeros(1, dtype=F64, device=device)
+        self.out = torch.empty(frames, dtype=F64, device=device)
+        self._piece = torch.empty(frames, dtype=F64, device=device)
+        self._chunk = frames
+        self._views = Views(lambda n: self._make_views(self.out, n))
+        self._piece_views = Views(lambda n: self._make_views(self._piece, n))
+
+    def _make_views(self, out: torch.Tensor, n: int) -> tuple:
+        return (out[:n], out[n - 1 : n])
+
+    def _run(self, frames: int, *inputs: torch.Tensor) -> torch.Tensor:
+        if frames <= self._chunk:
+            views = self._views(frames)
+            self._scan(views, *inputs)
+            return views[0]
+        for start in range(0, frames, self._chunk):
+            n = min(self._chunk, frames - start)
+            piece = self._piece_views(n)
+            self._scan(piece, *(x[start : start + n] for x in inputs))
+            self.out[start : start + n].copy_(piece[0])
+        return self.out[:frames]
+
+    def _scan(self, views: tuple, *inputs: torch.Tensor) -> None:
+        raise NotImplementedError
+
+
+def _powers(index: torch.Tensor, log_base: float, out: torch.Tensor) -> torch.Tensor:
+    """``out = base ** index``, exponents clamped to ``+-SCAN_RANGE``."""
+    return torch.mul(index, log_base, out=out).clamp_(-SCAN_RANGE, SCAN_RANGE).exp_()
+
+
+class DecayingMax(_Scan):
     """``y[n] = max(x[n], a * y[n-1])`` for ``x >= 0``: instant attack, exponential release.
 
     Unrolled, ``y[n] = max_k a^(n-k) x[k]`` (with the carried state as ``k = -1``), so
@@ -48,48 +111,93 @@ class DecayingMax:
     """
 
     def __init__(self, frames: int, device) -> None:
-        self.frames = frames
-        self.state = torch.zeros(1, dtype=F64, device=device)
+        super().__init__(frames, device)
         self._index = torch.arange(frames, dtype=F64, device=device)
         self._rise = torch.empty(frames, dtype=F64, device=device)  # a^-k
         self._fall = torch.empty(frames, dtype=F64, device=device)  # a^k
-        self._held = torch.empty(1, dtype=F64, device=device)
         self._scaled = torch.empty(frames, dtype=F64, device=device)
         self._where = torch.empty(frames, dtype=torch.int64, device=device)
-        self.out = torch.empty(frames, dtype=F64, device=device)
+        self._held = torch.empty(1, dtype=F64, device=device)
         self.set_decay(0.0)
+
+    def _make_views(self, out: torch.Tensor, n: int) -> tuple:
+        return super()._make_views(out, n) + (self._rise[:n], self._fall[:n], self._scaled[:n], self._where[:n])
 
     def set_decay(self, decay: float) -> None:
         """Set ``a`` in [0, 1) (a Python float); the state is kept."""
         self.decay = decay
         self._chunk = scan_chunk(decay, self.frames)
         log_decay = math.log(max(decay, 1e-300))
-        torch.mul(self._index, log_decay, out=self._fall).exp_()
-        torch.mul(self._index, -log_decay, out=self._rise).clamp_(max=SCAN_RANGE).exp_()
+        _powers(self._index, log_decay, self._fall)
+        _powers(self._index, -log_decay, self._rise)
 
     def reset(self) -> None:
         self.state.zero_()
 
     def process(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``(frames,)`` float64, >= 0. Returns a view of ``(frames,)`` in ``self.out``."""
-        frames = x.shape[0]
-        for start in range(0, frames, self._chunk):
-            n = min(self._chunk, frames - start)
-            scaled = torch.mul(x[start : start + n], self._rise[:n], out=self._scaled[:n])
-            held, _ = torch.cummax(scaled, 0, out=(self.out[start : start + n], self._where[:n]))
-            torch.maximum(held, torch.mul(self.state, self.decay, out=self._held), out=held)
-            held.mul_(self._fall[:n])
-            self.state.copy_(held[-1:])
-        return self.out[:frames]
+        return self._run(x.shape[0], x)
+
+    def _scan(self, views: tuple, x: torch.Tensor) -> None:
+        out, last, rise, fall, scaled, where = views
+        torch.cummax(torch.mul(x, rise, out=scaled), 0, out=(out, where))
+        torch.maximum(out, torch.mul(self.state, self.decay, out=self._held), out=out)
+        out.mul_(fall)
+        self.state.copy_(last)
 
 
-class OnePole:
-    """``y[n] = c[n] * y[n-1] + (1 - c[n]) * t[n]``: a one-pole smoother whose coefficient may
-    change every sample (attack while rising, release while falling...).
+class Smoother(_Scan):
+    """``y[n] = c * y[n-1] + (1 - c) * t[n]``: a one-pole smoother with a fixed coefficient.
+
+    Unrolled: ``y[k] = c^(k+1) * y[-1] + (1 - c) * c^k * cumsum_j(c^-j * t[j])``.
+
+    Args:
+        frames: the longest block; device: torch device.
+    """
+
+    def __init__(self, frames: int, device) -> None:
+        super().__init__(frames, device)
+        self._index = torch.arange(frames, dtype=F64, device=device)
+        self._rise = torch.empty(frames, dtype=F64, device=device)  # c^-j
+        self._fall = torch.empty(frames, dtype=F64, device=device)  # (1 - c) c^k
+        self._carry = torch.empty(frames, dtype=F64, device=device)  # c^(k+1)
+        self._scaled = torch.empty(frames, dtype=F64, device=device)
+        self.set_coefficient(0.0)
+
+    def _make_views(self, out: torch.Tensor, n: int) -> tuple:
+        return super()._make_views(out, n) + (self._rise[:n], self._fall[:n], self._carry[:n], self._scaled[:n])
+
+    def set_coefficient(self, coef: float) -> None:
+        """Set ``c`` in [0, 1) (a Python float); the state is kept."""
+        self.coef = coef
+        self._chunk = scan_chunk(coef, self.frames)
+        log_coef = math.log(max(coef, 1e-300))
+        _powers(self._index, -log_coef, self._rise)
+        _powers(self._index, log_coef, self._fall)
+        torch.mul(self._fall, coef, out=self._carry)
+        self._fall.mul_(1.0 - coef)
+
+    def reset(self, value: float = 0.0) -> None:
+        self.state.fill_(value)
+
+    def process(self, target: torch.Tensor) -> torch.Tensor:
+        """``target``: ``(frames,)`` float64. Returns a view of ``(frames,)`` in ``self.out``."""
+        return self._run(target.shape[0], target)
+
+    def _scan(self, views: tuple, target: torch.Tensor) -> None:
+        out, last, rise, fall, carry, scaled = views
+        torch.cumsum(torch.mul(target, rise, out=scaled), 0, out=out)
+        out.mul_(fall).addcmul_(carry, self.state)
+        self.state.copy_(last)
+
+
+class OnePole(_Scan):
+    """``y[n] = c[n] * y[n-1] + u[n]``: a one-pole whose coefficient may change every sample
+    (attack while opening, release while closing...); ``u = (1 - c) * target`` for a smoother.
 
     A linear time-varying recursion: with ``P[n] = prod_{k<=n} c[k]``,
 
-        y[n] = P[n] * (y[-1] + cumsum_k((1 - c[k]) * t[k] / P[k]))
+        y[n] = P[n] * (y[-1] + cumsum_k(u[k] / P[k]))
 
     evaluated in float64 over chunks short enough that ``P`` never underflows.
 
@@ -98,36 +206,35 @@ class OnePole:
     """
 
     def __init__(self, frames: int, device) -> None:
-        self.frames = frames
-        self.state = torch.zeros(1, dtype=F64, device=device)
+        super().__init__(frames, device)
         self._product = torch.empty(frames, dtype=F64, device=device)
         self._drive = torch.empty(frames, dtype=F64, device=device)
-        self.out = torch.empty(frames, dtype=F64, device=device)
+
+    def _make_views(self, out: torch.Tensor, n: int) -> tuple:
+        return super()._make_views(out, n) + (self._product[:n], self._drive[:n])
 
     def reset(self, value: float = 0.0) -> None:
         self.state.fill_(value)
 
-    def process(self, target: torch.Tensor, coef: torch.Tensor, smallest: float) -> torch.Tensor:
-        """``target``, ``coef``: ``(frames,)`` float64; ``smallest``: a lower bound of ``coef``
-        (a Python float, sets the chunk length). Returns a view of ``(frames,)`` in ``self.out``.
+    def process(self, drive: torch.Tensor, coef: torch.Tensor, smallest: float) -> torch.Tensor:
+        """``drive`` (``u``), ``coef`` (``c``): ``(frames,)`` float64; ``smallest``: a lower
+        bound of ``coef`` (a Python float, sets the chunk length). Returns a view in ``self.out``.
         """
-        frames = target.shape[0]
-        chunk = scan_chunk(smallest, self.frames)
-        for start in range(0, frames, chunk):
-            stop = min(start + chunk, frames)
-            c, t = coef[start:stop], target[start:stop]
-            product = torch.cumprod(c, 0, out=self._product[: stop - start])
-            drive = torch.sub(t, torch.mul(c, t, out=self._drive[: stop - start]), out=self._drive[: stop - start])
-            y = torch.cumsum(drive.div_(product), 0, out=self.out[start:stop])
-            y.add_(self.state).mul_(product)
-            self.state.copy_(y[-1:])
-        return self.out[:frames]
+        self._chunk = scan_chunk(smallest, self.frames)
+        return self._run(drive.shape[0], drive, coef)
+
+    def _scan(self, views: tuple, drive: torch.Tensor, coef: torch.Tensor) -> None:
+        out, last, product, scaled = views
+        torch.cumprod(coef, 0, out=product)
+        torch.cumsum(torch.div(drive, product, out=scaled), 0, out=out)
+        out.add_(self.state).mul_(product)
+        self.state.copy_(last)
 
 
 class LatestIndex:
-    """The latest absolute sample index at which a mask was true (``-2**62`` if never).
+    """The latest absolute sample index at which a mask was true (``NEVER`` if none yet).
 
-    ``latest[n] = max(latest[-1], cummax_k(index[k] if mask[k] else -2**62))``.
+    ``latest[n] = max(latest[-1], cummax_k(index[k] if mask[k] else NEVER))``.
     """
 
     NEVER = -(2**62)
@@ -138,30 +245,27 @@ class LatestIndex:
         self._marked = torch.empty(frames, dtype=torch.int64, device=device)
         self._where = torch.empty(frames, dtype=torch.int64, device=device)
         self.out = torch.empty(frames, dtype=torch.int64, device=device)
+        self._views = Views(lambda n: (self._marked[:n], self._where[:n], self.out[:n], self.out[n - 1 : n]))
 
     def reset(self) -> None:
         self.state.fill_(self.NEVER)
 
     def process(self, mask: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """``mask``: ``(frames,)`` bool; ``index``: ``(frames,)`` int64 absolute sample indices."""
-        frames = mask.shape[0]
-        marked = torch.where(mask, index, self._never, out=self._marked[:frames])
-        latest, _ = torch.cummax(marked, 0, out=(self.out[:frames], self._where[:frames]))
+        marked, where, latest, last = self._views(mask.shape[0])
+        torch.cummax(torch.where(mask, index, self._never, out=marked), 0, out=(latest, where))
         torch.maximum(latest, self.state, out=latest)
-        self.state.copy_(latest[-1:])
+        self.state.copy_(last)
         return latest
 
 
 def sliding_max(x: torch.Tensor, window: int, out: torch.Tensor) -> torch.Tensor:
-    """``out[i] = max(x[i : i + window])`` for ``i < len(x) - window + 1``.
+    """``out[i] = max(x[i : i + window])`` for every ``i < len(x) - window + 1``.
 
     Args:
-        x: ``(n,)`` tensor, ``n >= window``; out: ``(>= n - window + 1,)`` buffer.
-    Returns:
-        the ``(n - window + 1,)`` view of ``out``.
+        x: ``(n,)`` tensor, ``n >= window``; out: ``(n - window + 1,)`` tensor.
     """
-    count = x.shape[0] - window + 1
-    return torch.amax(x.unfold(0, window, 1), -1, out=out[:count])
+    return torch.amax(x.unfold(0, window, 1), -1, out=out)
 
 
 def release_for_cascade(release_s: float, attack_s: float) -> float:
@@ -193,8 +297,8 @@ class AttackRelease:
     """Smooths a gain reduction in dB (>= 0): rises with ``attack_s``, falls with ``release_s``.
 
     A decoupled peak detector (Giannoulis, Massberg & Reiss 2012): ``DecayingMax`` releases,
-    then a ``OnePole`` of the attack time smooths the rise. Both are exact scans, so unlike the
-    branching detector (whose branch depends on its own output) it vectorizes exactly. The
+    then a ``Smoother`` of the attack time smooths the rise. Both are exact scans, so unlike
+    the branching detector (whose branch depends on its own output) it vectorizes exactly. The
     release of the peak stage is shortened (``release_for_cascade``) so that the output falls
     63% of a step in ``release_s``; a step up reaches 63% in ``attack_s``.
     ``state`` (``(1,)`` float64) is the latest output: the current gain reduction.
@@ -202,13 +306,11 @@ class AttackRelease:
 
     def __init__(self, frames: int, device) -> None:
         self._peak = DecayingMax(frames, device)
-        self._smooth = OnePole(frames, device)
-        self._coef = torch.empty(frames, dtype=F64, device=device)
+        self._smooth = Smoother(frames, device)
         self.state = self._smooth.state
 
     def set_times(self, attack_s: float, release_s: float, samplerate: float) -> None:
-        self._attack = coefficient(attack_s, samplerate)
-        self._coef.fill_(self._attack)
+        self._smooth.set_coefficient(coefficient(attack_s, samplerate))
         self._peak.set_decay(coefficient(release_for_cascade(release_s, attack_s), samplerate))
 
     def reset(self) -> None:
@@ -217,9 +319,7 @@ class AttackRelease:
 
     def process(self, reduction_db: torch.Tensor) -> torch.Tensor:
         """``reduction_db``: ``(frames,)`` float64. Returns the smoothed ``(frames,)`` view."""
-        frames = reduction_db.shape[0]
-        held = self._peak.process(reduction_db)
-        return self._smooth.process(held, self._coef[:frames], self._attack)
+        return self._smooth.process(self._peak.process(reduction_db))
 
 
 class LinkedLevel:
@@ -233,12 +333,12 @@ class LinkedLevel:
         self._magnitude = torch.empty(channels, frames, device=device)
         self._peak = torch.empty(frames, device=device)
         self.out = torch.empty(frames, dtype=F64, device=device)
+        self._views = Views(lambda n: (self._magnitude[:, :n], self._peak[:n], self.out[:n]))
 
     def peak(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``(channels, frames)`` float32. Returns ``(frames,)`` float64 (a view)."""
-        frames = x.shape[-1]
-        magnitude = torch.abs(x, out=self._magnitude[:, :frames])
-        return self.out[:frames].copy_(torch.amax(magnitude, 0, out=self._peak[:frames]))
+        magnitude, peak, out = self._views(x.shape[-1])
+        return out.copy_(torch.amax(torch.abs(x, out=magnitude), 0, out=peak))
 
     def process(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``(channels, frames)`` float32. Returns ``(frames,)`` float64 dB (a view)."""
@@ -256,23 +356,20 @@ class DbGain:
     def __init__(self, channels: int, frames: int, device) -> None:
         self._steps = torch.arange(1, frames + 1, dtype=F64, device=device)
         self._ramp = torch.empty(frames, dtype=F64, device=device)
-        self._linear64 = torch.empty(frames, dtype=F64, device=device)
         self._linear = torch.empty(frames, device=device)
         self.out = torch.empty(channels, frames, device=device)
+        self._views = Views(lambda n: (self._steps[:n], self._ramp[:n], self._linear[:n], self.out[:, :n]))
 
     def process(self, x: torch.Tensor, reduction_db: torch.Tensor, makeup_start_db: float = 0.0,
                 makeup_end_db: float = 0.0) -> torch.Tensor:
         """``x``: ``(channels, frames)``; ``reduction_db``: ``(frames,)`` float64; the makeup
         goes from just after ``makeup_start_db`` to ``makeup_end_db``. Returns a view."""
         frames = x.shape[-1]
+        steps, ramp, linear, out = self._views(frames)
         per_db = math.log(10) / 20
-        linear64 = torch.mul(reduction_db, -per_db, out=self._linear64[:frames])
         if makeup_start_db == makeup_end_db:
-            linear64.add_(makeup_end_db * per_db)
+            torch.mul(reduction_db, -per_db, out=linear).add_(makeup_end_db * per_db)
         else:
-            step = (makeup_end_db - makeup_start_db) / frames * per_db
-            ramp = torch.mul(self._steps[:frames], step, out=self._ramp[:frames])
-            linear64.add_(ramp.add_(makeup_start_db * per_db))
-        linear = self._linear[:frames]
-        linear.copy_(linear64.exp_())
-        return torch.mul(x, linear, out=self.out[:, :frames])
+            torch.mul(steps, (makeup_end_db - makeup_start_db) / frames, out=ramp).add_(makeup_start_db)
+            torch.sub(ramp, reduction_db, out=linear).mul_(per_db)
+        return torch.mul(x, linear.exp_(), out=out)
