@@ -5,8 +5,8 @@ to ``0.42 fs``, stop band from ``0.5 fs`` at 100 dB, ``fs`` the base rate) serve
 anti-imaging filter after zero-stuffing and as the anti-aliasing filter before decimation.
 Zero-phase filtering is impossible live, so each filter delays by ``(N-1)/2 = K*L/2`` high-rate
 samples; up then down delays by ``K*L`` high-rate samples = ``K`` base frames (``latency``).
-``K`` depends only on the transition band in base-rate terms: 77 frames (1.6 ms at 48 kHz)
-for every factor.
+``K`` depends only on the transition band in base-rate terms: 82 frames (1.7 ms at 48 kHz)
+for every factor. Pass-band ripple is under 0.0001 dB.
 
 Up (``v`` at the high rate, ``x`` at the base rate, phase ``p < L``)::
 
@@ -62,16 +62,59 @@ def latency_frames(factor: int) -> int:
     return 0 if factor == 1 else (len(halfband_taps(factor)) - 1) // factor
 
 
-class _Toeplitz:
-    """A matrix built for ``sub`` frames and its top-left corners for every shorter block."""
+def _toeplitz(h: np.ndarray, index: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """``scale * h[index]`` where ``0 <= index < len(h)``, else 0."""
+    inside = (index >= 0) & (index < len(h))
+    return np.where(inside, scale * h[np.clip(index, 0, len(h) - 1)], 0.0)
 
-    def __init__(self, matrix: np.ndarray, rows_per_frame: int, cols_per_frame: int, sub: int, device):
+
+class _BlockGemm:
+    """``out = window @ M`` for blocks of ``n`` frames, with the Toeplitz ``M`` of a sub-block.
+
+    ``M`` has ``fixed + step_in * sub`` rows and ``step_out * sub`` columns; its top-left corner
+    serves any shorter block. The (overlapping) windows of whole sub-blocks are gathered into one
+    contiguous buffer for one batched GEMM (a GEMM reading them in place through ``as_strided``
+    took 3x as long); a remainder gets a smaller corner.
+    """
+
+    def __init__(self, matrix: np.ndarray, step_in: int, step_out: int, sub: int, channels: int,
+                 max_block: int, device) -> None:
         self.matrix = torch.tensor(matrix, dtype=torch.float32, device=device)
-        self.rows_fixed = matrix.shape[0] - rows_per_frame * sub
-        self.corners = [self.matrix[: self.rows_fixed + rows_per_frame * k, : cols_per_frame * k]
-                        for k in range(sub + 1)]
-        self.staging = self.product = torch.empty(0, device=device)  # sized by ``Oversampler``
-        self.views: dict[int, tuple] = {}
+        self.step_in, self.step_out, self.sub = step_in, step_out, sub
+        self.fixed = matrix.shape[0] - step_in * sub
+        self.corners = [self.matrix[: self.fixed + step_in * k, : step_out * k] for k in range(sub + 1)]
+        self._staging = torch.empty(channels * (max_block // sub) * matrix.shape[0], device=device)
+        self._product = torch.empty(channels * max_block * step_out, device=device)
+        self._views: dict[int, tuple] = {}
+
+    def run(self, window: torch.Tensor, out: torch.Tensor, n: int) -> torch.Tensor:
+        """Fill ``out`` ``(C, n * step_out)`` from ``window`` ``(C, fixed + n * step_in)``."""
+        whole, rest = divmod(n, self.sub)
+        if whole:
+            staged, product, spread = self._views.get(n) or self._make_views(out, n, whole)
+            windows = window.as_strided(staged.shape, (window.stride(0), self.sub * self.step_in, 1))
+            torch.matmul(staged.copy_(windows), self.corners[self.sub], out=product)
+            if spread is not None:
+                spread.copy_(product)
+        if rest:
+            start = whole * self.sub * self.step_in
+            torch.matmul(window[:, start : start + self.fixed + rest * self.step_in], self.corners[rest],
+                         out=out[:, whole * self.sub * self.step_out :])
+        return out
+
+    def _make_views(self, out: torch.Tensor, n: int, whole: int) -> tuple:
+        """Views for ``n`` frames, made once: the gathered windows ``(C, whole, rows)``, the
+        GEMM's contiguous product ``(C, whole, size)`` and, where that cannot be a view of
+        ``out`` (a remainder follows), the view of ``out`` it is copied to."""
+        channels, rows, size = out.shape[0], self.matrix.shape[0], self.sub * self.step_out
+        staged = self._staging[: channels * whole * rows].view(channels, whole, rows)
+        if whole * size == out.shape[1]:
+            views = (staged, out.view(channels, whole, size), None)
+        else:
+            product = self._product[: channels * whole * size].view(channels, whole, size)
+            views = (staged, product, out[:, : whole * size].unflatten(-1, (whole, size)))
+        self._views[n] = views
+        return views
 
 
 class Oversampler:
@@ -85,8 +128,9 @@ class Oversampler:
 
     ``up(x)`` takes ``(C, n)`` and returns ``(C, n*L)``; ``down(v)`` takes ``(C, n*L)`` and
     returns ``(C, n)``; both return views into internal buffers, valid until the next call of
-    the same method. ``down(up(x))`` is ``x`` low-passed and delayed by ``latency`` frames.
-    Nothing is allocated after construction; call from one thread.
+    the same method (the caller may overwrite them). ``down(up(x))`` is ``x`` low-passed and
+    delayed by ``latency`` frames. Every buffer is allocated at construction (views of them are
+    cached per block length on first use); call from one thread.
     """
 
     def __init__(self, factor: int, channels: int, max_block: int, device="cpu") -> None:
@@ -95,19 +139,13 @@ class Oversampler:
             raise ValueError("Oversampler: factor 1 needs no oversampler")
         h = halfband_taps(L)
         K = self.latency = (len(h) - 1) // L
-        self.sub = S = min(SUBBLOCK, max_block)
-        i = np.arange(K + S)[:, None]
-        col = np.arange(S * L)[None, :]
-        tap = col % L + L * (K - i + col // L)
-        self._up = _Toeplitz(np.where((tap >= 0) & (tap < len(h)), L * h[np.clip(tap, 0, len(h) - 1)], 0.0),
-                             1, L, S, device)
-        r = np.arange(K * L + S * L)[:, None]
-        tap = K * L + L * np.arange(S)[None, :] - r
-        self._down = _Toeplitz(np.where((tap >= 0) & (tap < len(h)), h[np.clip(tap, 0, len(h) - 1)], 0.0),
-                               L, 1, S, device)
-        for op in (self._up, self._down):
-            op.staging = torch.empty(channels * (max_block // S) * op.matrix.shape[0], device=device)
-            op.product = torch.empty(channels * max_block * L, device=device)
+        S = min(SUBBLOCK, max_block)
+        rows, cols = np.arange(K + S)[:, None], np.arange(S * L)[None, :]
+        up = _toeplitz(h, cols % L + L * (K - rows + cols // L), scale=L)
+        rows, cols = np.arange((K + S) * L)[:, None], np.arange(S)[None, :]
+        down = _toeplitz(h, K * L + L * cols - rows)
+        self._up = _BlockGemm(up, 1, L, S, channels, max_block, device)
+        self._down = _BlockGemm(down, L, 1, S, channels, max_block, device)
         self._x_hist = InputHistory(channels, K, max_block, device)
         self._v_hist = InputHistory(channels, K * L, max_block * L, device)
         # Outputs as contiguous views of flat buffers (a strided ``out=`` costs a GEMM a copy).
@@ -119,52 +157,13 @@ class Oversampler:
         """``(C, n)`` base-rate block -> ``(C, n*L)`` high-rate block (anti-imaged)."""
         n = x.shape[-1]
         self._x_hist.append(x)
-        window = self._x_hist.window(0, self.latency + n)
-        return self._apply(self._up, window, 1, self.factor, self._v[n], n)
+        return self._up.run(self._x_hist.window(0, self.latency + n), self._v[n], n)
 
     def down(self, v: torch.Tensor) -> torch.Tensor:
         """``(C, n*L)`` high-rate block -> ``(C, n)`` base-rate block (anti-aliased)."""
-        L = self.factor
-        n = v.shape[-1] // L
+        n = v.shape[-1] // self.factor
         self._v_hist.append(v)
-        window = self._v_hist.window(0, (self.latency + n) * L)
-        return self._apply(self._down, window, L, 1, self._y[n], n)
-
-    def _apply(self, op: _Toeplitz, window: torch.Tensor, step_in: int, step_out: int,
-               out: torch.Tensor, n: int) -> torch.Tensor:
-        """``out = window @ op`` for ``n`` frames: the (overlapping) windows of whole sub-blocks
-        are gathered into one contiguous buffer for one batched GEMM (a GEMM reading them in
-        place through ``as_strided`` took 3x as long); a remainder gets a smaller corner."""
-        whole, rest = divmod(n, self.sub)
-        size_in, size_out = self.sub * step_in, self.sub * step_out
-        if whole:
-            staged, product, spread = self._staging(op, n, whole, size_out, out)
-            windows = window.as_strided(staged.shape, (window.stride(0), size_in, 1))
-            torch.matmul(staged.copy_(windows), op.corners[self.sub], out=product)
-            if spread is not None:
-                spread.copy_(product)
-        if rest:
-            start = whole * size_in
-            torch.matmul(window[:, start : start + op.rows_fixed + rest * step_in], op.corners[rest],
-                         out=out[:, whole * size_out :])
-        return out
-
-    @staticmethod
-    def _staging(op: _Toeplitz, n: int, whole: int, size_out: int, out: torch.Tensor):
-        """Views for ``n`` frames, made once: the gathered windows ``(C, whole, rows)``, the
-        GEMM's contiguous product ``(C, whole, size_out)`` and, where that cannot be a view of
-        ``out`` (a remainder follows), the view of ``out`` it is copied to."""
-        views = op.views.get(n)
-        if views is None:
-            C, rows = out.shape[0], op.matrix.shape[0]
-            staged = op.staging[: C * whole * rows].view(C, whole, rows)
-            if whole * size_out == out.shape[1]:
-                views = (staged, out.view(C, whole, size_out), None)
-            else:
-                product = op.product[: C * whole * size_out].view(C, whole, size_out)
-                views = (staged, product, out[:, : whole * size_out].unflatten(-1, (whole, size_out)))
-            op.views[n] = views
-        return views
+        return self._down.run(self._v_hist.window(0, (self.latency + n) * self.factor), self._y[n], n)
 
     def reset(self) -> None:
         """Clear both filter histories."""
