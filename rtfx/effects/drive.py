@@ -73,12 +73,8 @@ class Drive(Effect):
 
     def __init__(self, oversample: int = 4, **values: float) -> None:
         self.oversample = check_factor(oversample, f"{self.type_name}: oversample")
+        self.latency = latency_frames(self.oversample)  # frames the output lags the input
         super().__init__(**values)
-
-    @property
-    def latency(self) -> int:
-        """Frames by which the output lags the input (the oversampling filters)."""
-        return latency_frames(self.oversample)
 
     def shape_(self, u: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -89,7 +85,7 @@ class Drive(Effect):
     def design(self) -> np.ndarray:
         """DC blocker and tone low-pass as ``(2, 6)`` sections for the current parameters."""
         rate = self.spec.samplerate
-        tone = min(self.value("tone_hz"), 0.45 * rate)
+        tone = min(self.value("tone_hz"), 0.45 * rate)  # below Nyquist at low sample rates
         return np.vstack([dc_blocker_section(DC_BLOCK_HZ, rate), design_biquad("lowpass", tone, rate, TONE_Q)])
 
     def _prepare(self, spec: ProcessSpec) -> None:
@@ -97,8 +93,8 @@ class Drive(Effect):
         factor = self.oversample
         self._driven = torch.empty(spec.channels, spec.blocksize, **f32)
         scratch = torch.empty(spec.channels * spec.blocksize * factor, **f32)
-        self._scratch = [scratch[: spec.channels * n].view(spec.channels, n)
-                         for n in range(spec.blocksize * factor + 1)]
+        self._scratch = [scratch[: spec.channels * n * factor].view(spec.channels, n * factor)
+                         for n in range(spec.blocksize + 1)]  # by base-rate frames
         self._out = torch.empty(spec.channels, spec.blocksize, **f32)
         self._resampler = Oversampler(factor, spec.channels, spec.blocksize, spec.device) if factor > 1 else None
         self.sections = self._applied = self.design()
@@ -127,7 +123,7 @@ class Drive(Effect):
         bias = self.value("bias")
         if bias:
             u.add_(bias)
-        u = self.shape_(u, self._scratch[u.shape[-1]])
+        u = self.shape_(u, self._scratch[frames])
         if bias:
             u.sub_(self.curve(bias))
         if self._resampler is not None:
