@@ -9,6 +9,7 @@ import pytest
 import scipy.signal
 import torch
 
+import rtfx
 from rtfx import ProcessSpec
 from rtfx.effects.modulation import Chorus, Flanger, Tremolo, Vibrato
 from rtfx.effects.phaser import CONTROL_STEP, Phaser
@@ -187,3 +188,26 @@ def test_flanger_feedback_loop_runs_in_sub_blocks_shorter_than_the_block():
     make = lambda: Flanger(delay_ms=1.0, depth_ms=0.0, feedback=0.9, mix=1.0).prepare(ProcessSpec(RATE, 256, 2))  # noqa: E731
     assert rel_err(stream(make().process, x, 256), stream(make().process, x, 1)) <= 1e-6
     assert torch.get_num_threads() >= 1
+
+
+def test_presets_round_trip_fields_and_parameters():
+    from rtfx.effects.delay import Delay
+
+    chain = rtfx.Chain(
+        Delay(note="1/8d", ping_pong=True, bpm=96.0, feedback=0.6),
+        Chorus(voices=3, shape="triangle", interpolation="lagrange", depth_ms=2.0),
+        Flanger(shape="sine", feedback=-0.5),
+        Vibrato(interpolation="linear", rate_hz=6.5),
+        Tremolo(shape="triangle", depth=0.9, stereo_phase_deg=180.0),
+        Phaser(stages=8, shape="triangle", low_hz=300.0),
+    )
+    data = rtfx.preset_dict(chain)
+    assert data["chain"][0] == {"type": "delay", "note": "1/8d", "ping_pong": True, "bpm": 96.0,
+                                "feedback": 0.6, "mix": 0.35}
+    again = rtfx.chain_from_preset(data)
+    assert rtfx.preset_dict(again) == data
+    x = signal(3000)
+    spec = ProcessSpec(RATE, 256, 2)
+    chain.prepare(spec)
+    again.prepare(spec)
+    assert rel_err(stream(again.process, x, 256), stream(chain.process, x, 256)) == 0.0

@@ -159,3 +159,9 @@ class Delay(Effect):
         else:
             torch.add(x, filtered, alpha=feedback, out=loop_in)
         self._line.write(loop_in)
+
+    def _preset_fields(self) -> dict:
+        fields = {} if self.note is None else {"note": self.note}
+        if self.ping_pong:
+            fields["ping_pong"] = True
+        return fields
