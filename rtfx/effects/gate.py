@@ -25,8 +25,9 @@ class Gate(Effect):
 
     All of it is exact block scans: the hysteresis state is "the latest sample above the
     open threshold is later than the latest below the close threshold" (two running maxima
-    of absolute sample indices), the hold compares each sample's index with the latest open
-    one, and the gain is a one-pole whose coefficient is chosen per sample (``OnePole``).
+    of sample indices, ``LatestIndex``), the hold compares each sample's index with the
+    latest open one, and the gain is a one-pole whose coefficient is chosen per sample
+    (``OnePole``).
     """
 
     type_name = "gate"
@@ -54,11 +55,11 @@ class Gate(Effect):
         # (1 - c) * target of the gain reduction in dB: [0, (1 - release) * -range].
         self._coefs = torch.empty(2, 1, dtype=F64, device=device)
         self._drives = torch.zeros(2, 1, dtype=F64, device=device)
-        steps = torch.arange(frames, dtype=torch.int64, device=device)
-        index, elapsed = torch.empty_like(steps), torch.empty_like(steps)
+        index = self._last_open.index
+        elapsed = torch.empty_like(index)
         above, below = (torch.empty(frames, dtype=torch.bool, device=device) for _ in range(2))
         coef, drive = (torch.empty(frames, dtype=F64, device=device) for _ in range(2))
-        self._buffers = Views(lambda n: (steps[:n], index[:n], elapsed[:n], above[:n], below[:n], coef[:n], drive[:n]))
+        self._buffers = Views(lambda n: (index[:n], elapsed[:n], above[:n], below[:n], coef[:n], drive[:n]))
         self._reset()
 
     def _update(self) -> None:
@@ -73,22 +74,18 @@ class Gate(Effect):
         self._drives[1].fill_((1 - self._release) * -self.value("range_db"))
 
     def _reset(self) -> None:
-        self._frames = 0
         self._follower.reset()
         for latest in (self._last_above, self._last_below, self._last_open):
             latest.reset()
         self._smoother.reset(-self.value("range_db"))  # closed
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
-        frames = x.shape[-1]
-        steps, index, elapsed, above, below, coef, drive = self._buffers(frames)
-        torch.add(steps, self._frames, out=index)
-        self._frames += frames
+        index, elapsed, above, below, coef, drive = self._buffers(x.shape[-1])
         level = self._follower.process(self._level.peak(x))
         torch.gt(level, self._open_level, out=above)
         torch.lt(level, self._close_level, out=below)
-        is_open = torch.gt(self._last_above.process(above, index), self._last_below.process(below, index), out=above)
-        torch.sub(index, self._last_open.process(is_open, index), out=elapsed)
+        is_open = torch.gt(self._last_above.process(above), self._last_below.process(below), out=above)
+        torch.sub(index, self._last_open.process(is_open), out=elapsed)
         held_open = torch.le(elapsed, self._hold_frames, out=below)
         torch.where(held_open, self._coefs[0], self._coefs[1], out=coef)
         torch.where(held_open, self._drives[0], self._drives[1], out=drive)

@@ -111,3 +111,6 @@ class Limiter(Effect):
         for _, _, history, newest, staging in lines:  # the newest lag values: next history
             history.copy_(newest if staging is None else staging.copy_(newest))  # (they may overlap)
         return out
+
+    def _preset_fields(self) -> dict:
+        return {"lookahead_ms": self.lookahead_ms}

@@ -232,9 +232,15 @@ class OnePole(_Scan):
 
 
 class LatestIndex:
-    """The latest absolute sample index at which a mask was true (``NEVER`` if none yet).
+    """The latest sample index at which a mask was true, counted from the current block's
+    start (``NEVER``, far in the past, if none yet).
 
-    ``latest[n] = max(latest[-1], cummax_k(index[k] if mask[k] else NEVER))``.
+    ``latest[n] = max(latest[-1], cummax_k(k if mask[k] else NEVER))``; after each block the
+    state is moved back by the block length. No absolute sample counter is needed (a CUDA
+    graph can replay it).
+
+    Args:
+        frames: the longest block; device: torch device.
     """
 
     NEVER = -(2**62)
@@ -242,20 +248,23 @@ class LatestIndex:
     def __init__(self, frames: int, device) -> None:
         self.state = torch.full((1,), self.NEVER, dtype=torch.int64, device=device)
         self._never = torch.full((1,), self.NEVER, dtype=torch.int64, device=device)
+        #: Sample indices within a block, 0, 1, ... (callers may share them).
+        self.index = torch.arange(frames, dtype=torch.int64, device=device)
         self._marked = torch.empty(frames, dtype=torch.int64, device=device)
         self._where = torch.empty(frames, dtype=torch.int64, device=device)
         self.out = torch.empty(frames, dtype=torch.int64, device=device)
-        self._views = Views(lambda n: (self._marked[:n], self._where[:n], self.out[:n], self.out[n - 1 : n]))
+        self._views = Views(lambda n: (self.index[:n], self._marked[:n], self._where[:n], self.out[:n], self.out[n - 1 : n]))
 
     def reset(self) -> None:
         self.state.fill_(self.NEVER)
 
-    def process(self, mask: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """``mask``: ``(frames,)`` bool; ``index``: ``(frames,)`` int64 absolute sample indices."""
-        marked, where, latest, last = self._views(mask.shape[0])
+    def process(self, mask: torch.Tensor) -> torch.Tensor:
+        """``mask``: ``(frames,)`` bool. Returns ``(frames,)`` int64 indices (a view)."""
+        frames = mask.shape[0]
+        index, marked, where, latest, last = self._views(frames)
         torch.cummax(torch.where(mask, index, self._never, out=marked), 0, out=(latest, where))
         torch.maximum(latest, self.state, out=latest)
-        self.state.copy_(last)
+        torch.sub(last, frames, out=self.state)
         return latest
 
 
