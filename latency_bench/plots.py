@@ -147,10 +147,11 @@ def _finish(fig, axes, title, doc, path, values):
     fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(len(handles), 6),
                fontsize=9, frameon=False)
     fig.suptitle(title, fontsize=13, fontweight="bold", y=0.985)
-    fig.text(0.5, 0.925, _machine_line(doc) + f"; hollow marker: output wrong (error > {WRONG:g}, "
-             "e.g. a peer that keeps no state between blocks)", ha="center", fontsize=9, color="#444")
+    fig.text(0.5, 0.895, _machine_line(doc) + f"\nhollow marker: wrong output (error > {WRONG:g} against "
+             "float64 SciPy, e.g. a peer that keeps no state between blocks)", ha="center", fontsize=9,
+             color="#444")
     rows = (len(handles) + 5) // 6
-    fig.tight_layout(rect=(0, 0.04 + 0.04 * rows, 1, 0.93))
+    fig.tight_layout(rect=(0, 0.04 + 0.04 * rows, 1, 0.89))
     fig.savefig(path, dpi=DPI)
 
 
