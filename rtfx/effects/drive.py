@@ -173,8 +173,8 @@ class Fuzz(Drive):
     params = drive_params(drive_db=30.0, bias=0.2, tone_hz=4000.0, level_db=-6.0)
 
     def shape_(self, u, scratch):
-        fourth = torch.mul(u, u, out=scratch)
-        return u.mul_(fourth.square_().add_(1.0).pow_(-0.25))
+        fourth = torch.mul(u, u, out=scratch).square_()
+        return u.mul_(fourth.add_(1.0).sqrt_().rsqrt_())  # pow_(-0.25) took 3x as long
 
     def curve(self, u: float) -> float:
         return u / (1 + u**4) ** 0.25
