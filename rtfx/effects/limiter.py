@@ -98,7 +98,7 @@ class Limiter(Effect):
         self._snap_gains()
         driven = apply_gain(self, x, drive_start, self._drive, driven)
         # Reduction each new sample needs, its look-ahead maximum, then the release.
-        new_needed.copy_(self._level.process(driven)).clamp_(min=0.0)
+        self._level.process(driven, out=new_needed).clamp_(min=0.0)
         new_held.copy_(self._release.process(sliding_max(needed, lag + 1, window)))
         # Moving average over lag + 1 values of h (prefix sums recomputed from the history).
         torch.cumsum(held, 0, out=sums)

@@ -105,6 +105,7 @@ class DecayingMax(_Scan):
         y[n] = a^n * max(a * y[-1], cummax_k(x[k] * a^-k))
 
     with ``k`` counted from the start of each chunk (short enough that ``a^-k`` stays finite).
+    ``state`` holds ``a * y[-1]``, the carried term itself.
 
     Args:
         frames: the longest block; device: torch device.
@@ -117,7 +118,6 @@ class DecayingMax(_Scan):
         self._fall = torch.empty(frames, dtype=F64, device=device)  # a^k
         self._scaled = torch.empty(frames, dtype=F64, device=device)
         self._where = torch.empty(frames, dtype=torch.int64, device=device)
-        self._held = torch.empty(1, dtype=F64, device=device)
         self.set_decay(0.0)
 
     def _make_views(self, out: torch.Tensor, n: int) -> tuple:
@@ -141,9 +141,8 @@ class DecayingMax(_Scan):
     def _scan(self, views: tuple, x: torch.Tensor) -> None:
         out, last, rise, fall, scaled, where = views
         torch.cummax(torch.mul(x, rise, out=scaled), 0, out=(out, where))
-        torch.maximum(out, torch.mul(self.state, self.decay, out=self._held), out=out)
-        out.mul_(fall)
-        self.state.copy_(last)
+        torch.maximum(out, self.state, out=out).mul_(fall)
+        torch.mul(last, self.decay, out=self.state)
 
 
 class Smoother(_Scan):
@@ -344,14 +343,20 @@ class LinkedLevel:
         self.out = torch.empty(frames, dtype=F64, device=device)
         self._views = Views(lambda n: (self._magnitude[:, :n], self._peak[:n], self.out[:n]))
 
+    def _max_magnitude(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        magnitude, peak, out = self._views(x.shape[-1])
+        return torch.amax(torch.abs(x, out=magnitude), 0, out=peak), out
+
     def peak(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``(channels, frames)`` float32. Returns ``(frames,)`` float64 (a view)."""
-        magnitude, peak, out = self._views(x.shape[-1])
-        return out.copy_(torch.amax(torch.abs(x, out=magnitude), 0, out=peak))
+        peak, out = self._max_magnitude(x)
+        return out.copy_(peak)
 
-    def process(self, x: torch.Tensor) -> torch.Tensor:
-        """``x``: ``(channels, frames)`` float32. Returns ``(frames,)`` float64 dB (a view)."""
-        return self.peak(x).clamp_(min=1e-10).log10_().mul_(20.0)
+    def process(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``x``: ``(channels, frames)`` float32. Returns ``(frames,)`` float64 dB, written to
+        ``out`` if given, else to a view of ``self.out``."""
+        peak, own = self._max_magnitude(x)
+        return torch.mul(peak.clamp_(min=1e-10).log10_(), 20.0, out=own if out is None else out)
 
 
 class DbGain:
