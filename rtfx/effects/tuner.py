@@ -72,6 +72,119 @@ def name_pitch(frequency_hz: float, reference_hz: float = 440.0) -> tuple[str, i
     return NOTE_NAMES[nearest % 12], nearest // 12 - 1, 100 * (midi - nearest)
 
 
+class NsdfPitch:
+    """McLeod pitch of fixed-size windows, written into a small result tensor.
+
+    All buffers are allocated here; ``analyse`` only runs fixed-shape ops into them.
+
+    Args:
+        window: W, frames per analysed window.
+        channels: channels per window (their NSDFs are pooled).
+        samplerate: Hz.
+        device: where the windows live.
+    """
+
+    def __init__(self, window: int, channels: int, samplerate: float, device: torch.device) -> None:
+        w, c, f32 = window, channels, torch.float32
+        self.window, self.samplerate = w, samplerate
+        min_lag = max(2, math.floor(samplerate / MAX_HZ))
+        max_lag = min(w // 2, math.ceil(samplerate / MIN_HZ))
+        lags = max_lag + 2  # n(tau) for tau = 0 .. max_lag + 1 (the parabola's right point)
+
+        def empty(*shape, dtype=f32):
+            return torch.empty(*shape, device=device, dtype=dtype)
+
+        # n(tau)
+        self._padded = torch.zeros(c, 2 * w, device=device, dtype=f32)  # window, then W zeros
+        self._spectrum = empty(c, w + 1, dtype=torch.complex64)
+        self._spectrum_sq, self._power_c, self._power = empty(c, w + 1, 2), empty(c, w + 1), empty(w + 1)
+        self._acf, self._squares, self._squares_sum = empty(2 * w), empty(c, w), empty(w)
+        self._energy = torch.zeros(w + 1, device=device, dtype=f32)  # [0, cumulative energy]
+        self._reversed = torch.arange(w, w - lags, -1, device=device)  # W - tau
+        self._m, self._nsdf = empty(lags), empty(lags)
+        # Key maxima.
+        self._positive, self._positive_f, self._rise = empty(lags, dtype=torch.bool), empty(lags), empty(lags)
+        self._lobe_f, self._lobe = empty(lags), empty(lags, dtype=torch.long)
+        self._lobe_top, self._top_here, self._score = empty(lags + 1), empty(lags), empty(lags)
+        self._minus_one = torch.tensor(-1.0, device=device)
+        self._mask, self._flag = empty(lags, dtype=torch.bool), empty(lags, dtype=torch.bool)
+        self._mask_u8 = empty(lags, dtype=torch.uint8)
+        self._lag_ok = torch.zeros(lags, device=device, dtype=torch.bool)
+        self._lag_ok[min_lag : max_lag + 1] = True
+        # The peak and its parabola.
+        self._peak, self._three = empty((), dtype=torch.long), empty(3, dtype=torch.long)
+        self._offsets = torch.tensor([-1, 0, 1], device=device)
+        self._y, self._tmp, self._ok = empty(3), empty(6), empty(3, dtype=torch.bool)
+
+    def analyse(self, window: torch.Tensor, result: torch.Tensor) -> None:
+        """Pitch of ``window`` ``(channels, W)`` into ``result`` ``(4,)``: frequency in Hz,
+        clarity, RMS level, has pitch (0 or 1)."""
+        total = self._nsdf_of(window)
+        best = self._first_key_maximum()
+        w, c = self.window, window.shape[0]
+        # Parabola through the peak and its neighbours: offset d in [-1, 1] and height.
+        torch.add(self._offsets, self._peak, out=self._three).clamp_(0, self._nsdf.shape[0] - 1)
+        torch.gather(self._nsdf, 0, self._three, out=self._y)
+        left, top, right = self._y[0], self._y[1], self._y[2]
+        curvature = torch.sub(left, top, out=self._tmp[0]).add_(right).sub_(top).clamp_(max=-1e-12)
+        slope = torch.sub(left, right, out=self._tmp[1])
+        d = torch.div(slope, curvature, out=self._tmp[2]).mul_(0.5).clamp_(-1, 1)
+        period = torch.add(self._peak, d, out=self._tmp[3]).clamp_(min=1)
+        clarity = slope.mul_(d).mul_(-0.25).add_(top).clamp_(max=1)
+        result[0].copy_(period).reciprocal_().mul_(self.samplerate)
+        result[1].copy_(clarity)
+        result[2].copy_(total).div_(w * c).sqrt_()
+        torch.ge(clarity, MIN_CLARITY, out=self._ok[0])
+        torch.gt(best, 0, out=self._ok[1])
+        torch.ge(total, (10 ** (SILENCE_DBFS / 20)) ** 2 * w * c, out=self._ok[2])
+        result[3].copy_(self._ok[0]).mul_(self._ok[1]).mul_(self._ok[2])
+
+    def _nsdf_of(self, window: torch.Tensor) -> torch.Tensor:
+        """Fill ``self._nsdf`` with n(tau); return the window's total energy (a 0-d view)."""
+        w, lags = self.window, self._nsdf.shape[0]
+        # r(tau): inverse FFT of the power spectrum summed over channels (zero-padded to 2W).
+        self._padded[:, :w].copy_(window)
+        torch.fft.rfft(self._padded, out=self._spectrum)
+        spectrum = torch.view_as_real(self._spectrum)
+        torch.mul(spectrum, spectrum, out=self._spectrum_sq)
+        torch.sum(self._spectrum_sq, dim=2, out=self._power_c)
+        torch.sum(self._power_c, dim=0, out=self._power)
+        torch.fft.irfft(self._power, n=2 * w, out=self._acf)
+        # m(tau) = E[W] - E[tau] + E[W - tau], with E the cumulative energy (E[0] = 0).
+        torch.mul(window, window, out=self._squares)
+        torch.sum(self._squares, 0, out=self._squares_sum)
+        torch.cumsum(self._squares_sum, 0, out=self._energy[1:])
+        total = self._energy[w]
+        torch.index_select(self._energy, 0, self._reversed, out=self._m)
+        self._m.sub_(self._energy[:lags]).add_(total).clamp_(min=1e-20)
+        torch.div(self._acf[:lags], self._m, out=self._nsdf).mul_(2)
+        return total
+
+    def _first_key_maximum(self) -> torch.Tensor:
+        """Put the lag of the period in ``self._peak``; return the highest key maximum (-1: none)."""
+        nsdf = self._nsdf
+        # Lobes: number the runs of positive n(tau) (lobe 1 holds lag 0); the top of each lobe.
+        torch.gt(nsdf, 0, out=self._positive)
+        self._positive_f.copy_(self._positive)
+        self._rise[0] = 1
+        torch.sub(self._positive_f[1:], self._positive_f[:-1], out=self._rise[1:]).clamp_(min=0)
+        torch.cumsum(self._rise, 0, out=self._lobe_f)
+        self._lobe.copy_(self._lobe_f)
+        torch.where(self._positive, nsdf, self._minus_one, out=self._score)
+        self._lobe_top.fill_(-1.0).scatter_reduce_(0, self._lobe, self._score, "amax")
+        # Key maxima: tops of positive lobes after the first, within the lag range.
+        torch.gather(self._lobe_top, 0, self._lobe, out=self._top_here)
+        torch.eq(self._score, self._top_here, out=self._mask)
+        self._mask.logical_and_(self._positive).logical_and_(self._lag_ok)
+        self._mask.logical_and_(torch.gt(self._lobe, 1, out=self._flag))
+        self._score.masked_fill_(self._mask.logical_not_(), -1.0)
+        # The first key maximum within PEAK_RATIO of the highest.
+        best = torch.amax(self._score, 0, out=self._tmp[4])
+        torch.ge(self._score, torch.mul(best, PEAK_RATIO, out=self._tmp[5]), out=self._mask)
+        torch.argmax(self._mask_u8.copy_(self._mask), 0, out=self._peak)
+        return best
+
+
 class Tuner(Effect):
     """Pitch detection (McLeod NSDF) for tuning; the audio passes through unchanged.
 
@@ -89,48 +202,17 @@ class Tuner(Effect):
     def _prepare(self, spec: ProcessSpec) -> None:
         scale = 2 ** max(0, round(math.log2(spec.samplerate / 48000)))
         self.window, self.hop = 4096 * scale, 1024 * scale
-        self._min_lag = max(2, math.floor(spec.samplerate / MAX_HZ))
-        self._max_lag = min(self.window // 2, math.ceil(spec.samplerate / MIN_HZ))
-        lags = self._max_lag + 2  # n(tau) for tau = 0 .. max_lag + 1 (the parabola's right point)
-        w, c, dev, f32 = self.window, spec.channels, spec.device, spec.dtype
+        self._pitch = NsdfPitch(self.window, spec.channels, spec.samplerate, spec.device)
         # Two lines of [last `window` samples | new block]; each block shifts into the other one.
-        self._lines = [torch.zeros(c, w + spec.blocksize, device=dev, dtype=f32) for _ in range(2)]
-        # Analysis buffers.
-        self._padded = torch.zeros(c, 2 * w, device=dev, dtype=f32)  # window, then W zeros
-        self._spectrum = torch.empty(c, w + 1, device=dev, dtype=torch.complex64)
-        self._spectrum_sq = torch.empty(c, w + 1, 2, device=dev, dtype=f32)
-        self._power_c = torch.empty(c, w + 1, device=dev, dtype=f32)
-        self._power = torch.empty(w + 1, device=dev, dtype=f32)
-        self._acf = torch.empty(2 * w, device=dev, dtype=f32)
-        self._squares = torch.empty(c, w, device=dev, dtype=f32)
-        self._energy = torch.zeros(w + 1, device=dev, dtype=f32)  # [0, cumsum of squares]
-        self._reversed = torch.arange(w, w - lags, -1, device=dev)  # W - tau
-        self._m = torch.empty(lags, device=dev, dtype=f32)
-        self._nsdf = torch.empty(lags, device=dev, dtype=f32)
-        self._positive = torch.empty(lags, device=dev, dtype=torch.bool)
-        self._positive_f = torch.empty(lags, device=dev, dtype=f32)
-        self._energy_sum = torch.empty(w, device=dev, dtype=f32)
-        self._rise = torch.empty(lags, device=dev, dtype=f32)
-        self._lobe_f = torch.empty(lags, device=dev, dtype=f32)
-        self._lobe = torch.empty(lags, device=dev, dtype=torch.long)
-        self._lobe_top = torch.empty(lags + 1, device=dev, dtype=f32)
-        self._top_here = torch.empty(lags, device=dev, dtype=f32)
-        self._mask_u8 = torch.empty(lags, device=dev, dtype=torch.uint8)
-        self._score = torch.empty(lags, device=dev, dtype=f32)
-        self._minus_one = torch.tensor(-1.0, device=dev, dtype=f32)
-        self._mask = torch.empty(lags, device=dev, dtype=torch.bool)
-        self._flag = torch.empty(lags, device=dev, dtype=torch.bool)
-        self._lag_ok = torch.zeros(lags, device=dev, dtype=torch.bool)
-        self._lag_ok[self._min_lag : self._max_lag + 1] = True
-        self._peak = torch.empty((), device=dev, dtype=torch.long)
-        self._three = torch.empty(3, device=dev, dtype=torch.long)
-        self._offsets = torch.tensor([-1, 0, 1], device=dev)
-        self._y = torch.empty(3, device=dev, dtype=f32)
-        self._tmp = torch.empty(6, device=dev, dtype=f32)
-        self._ok = torch.empty(3, device=dev, dtype=torch.bool)
-        # The reading: [frequency Hz, clarity, RMS level, has pitch (0/1)].
-        self._result = torch.zeros(4, device=dev, dtype=torch.float64)
-        self._host = self._result if dev.type == "cpu" else torch.zeros(4, dtype=torch.float64, pin_memory=True)
+        self._lines = [
+            torch.zeros(spec.channels, self.window + spec.blocksize, device=spec.device, dtype=spec.dtype)
+            for _ in range(2)
+        ]
+        # The reading: [frequency Hz, clarity, RMS level, has pitch (0/1)], written by the audio
+        # thread; on a GPU, mirrored by an asynchronous copy into pinned memory that readers read.
+        self._result = torch.zeros(4, device=spec.device, dtype=torch.float64)
+        on_cpu = spec.device.type == "cpu"
+        self._host = self._result if on_cpu else torch.zeros(4, dtype=torch.float64, pin_memory=True)
         self._reset()
 
     def _reset(self) -> None:
@@ -150,70 +232,14 @@ class Tuner(Effect):
         boundary = (self._frame + frames) // self.hop * self.hop
         if boundary > self._frame:  # the last hop boundary inside this block
             offset = boundary - self._frame
-            self._analyse(line[:, offset : offset + w])
+            self._pitch.analyse(line[:, offset : offset + w], self._result)
+            if self._host is not self._result:
+                self._host.copy_(self._result, non_blocking=True)
             self._analysed_at = boundary
         self._side = 1 - self._side
         self._lines[self._side][:, :w].copy_(line[:, frames : frames + w])
         self._frame += frames
         return x
-
-    def _analyse(self, window: torch.Tensor) -> None:
-        """Write the pitch of ``window`` ``(channels, W)`` into ``self._result``."""
-        w, lags = self.window, self._m.shape[0]
-        # r(tau): inverse FFT of the power spectrum summed over channels (zero-padded to 2W).
-        self._padded[:, :w].copy_(window)
-        torch.fft.rfft(self._padded, out=self._spectrum)
-        spectrum = torch.view_as_real(self._spectrum)
-        torch.mul(spectrum, spectrum, out=self._spectrum_sq)
-        torch.sum(self._spectrum_sq, dim=2, out=self._power_c)
-        torch.sum(self._power_c, dim=0, out=self._power)
-        torch.fft.irfft(self._power, n=2 * w, out=self._acf)
-        # m(tau) = E[W] - E[tau] + E[W - tau], with E the cumulative energy (E[0] = 0).
-        torch.mul(window, window, out=self._squares)
-        torch.sum(self._squares, 0, out=self._energy_sum)
-        torch.cumsum(self._energy_sum, 0, out=self._energy[1:])
-        total = self._energy[w]
-        torch.index_select(self._energy, 0, self._reversed, out=self._m)
-        self._m.sub_(self._energy[:lags]).add_(total).clamp_(min=1e-20)
-        nsdf = torch.div(self._acf[:lags], self._m, out=self._nsdf).mul_(2)
-        # Lobes: number the runs of positive n(tau) (lobe 1 holds lag 0); top of each lobe.
-        torch.gt(nsdf, 0, out=self._positive)
-        self._positive_f.copy_(self._positive)
-        self._rise[0] = 1
-        torch.sub(self._positive_f[1:], self._positive_f[:-1], out=self._rise[1:]).clamp_(min=0)
-        torch.cumsum(self._rise, 0, out=self._lobe_f)
-        self._lobe.copy_(self._lobe_f)
-        torch.where(self._positive, nsdf, self._minus_one, out=self._score)
-        self._lobe_top.fill_(-1.0).scatter_reduce_(0, self._lobe, self._score, "amax")
-        # Key maxima: tops of positive lobes after the first, within the lag range.
-        torch.gather(self._lobe_top, 0, self._lobe, out=self._top_here)
-        torch.eq(self._score, self._top_here, out=self._mask)
-        self._mask.logical_and_(self._positive).logical_and_(self._lag_ok)
-        self._mask.logical_and_(torch.gt(self._lobe, 1, out=self._flag))
-        self._score.masked_fill_(self._mask.logical_not_(), -1.0)
-        # The first key maximum within PEAK_RATIO of the highest.
-        best = torch.amax(self._score, 0, out=self._tmp[4])
-        torch.ge(self._score, torch.mul(best, PEAK_RATIO, out=self._tmp[5]), out=self._mask)
-        torch.argmax(self._mask_u8.copy_(self._mask), 0, out=self._peak)
-        # Parabola through the peak and its neighbours: offset d in [-1, 1], height.
-        torch.add(self._offsets, self._peak, out=self._three).clamp_(0, lags - 1)
-        torch.gather(nsdf, 0, self._three, out=self._y)
-        left, top, right = self._y[0], self._y[1], self._y[2]
-        curvature = torch.sub(left, top, out=self._tmp[0]).add_(right).sub_(top).clamp_(max=-1e-12)
-        slope = torch.sub(left, right, out=self._tmp[1])
-        d = torch.div(slope, curvature, out=self._tmp[2]).mul_(0.5).clamp_(-1, 1)
-        period = torch.add(self._peak, d, out=self._tmp[3]).clamp_(min=1)
-        clarity = slope.mul_(d).mul_(-0.25).add_(top).clamp_(max=1)
-        self._result[0].copy_(period).reciprocal_().mul_(self.spec.samplerate)
-        self._result[1].copy_(clarity)
-        self._result[2].copy_(total).div_(w * window.shape[0]).sqrt_()
-        silence = (10 ** (SILENCE_DBFS / 20)) ** 2 * w * window.shape[0]
-        torch.ge(clarity, MIN_CLARITY, out=self._ok[0])
-        torch.gt(best, 0, out=self._ok[1])
-        torch.ge(total, silence, out=self._ok[2])
-        self._result[3].copy_(self._ok[0]).mul_(self._ok[1]).mul_(self._ok[2])
-        if self._host is not self._result:
-            self._host.copy_(self._result, non_blocking=True)
 
     # -- any thread --------------------------------------------------------------------------
     def reading(self) -> TunerReading:
