@@ -223,3 +223,12 @@ def test_bitcrusher_hold_follows_absolute_sample_index_after_reset():
     effect.reset()
     np.testing.assert_array_equal(stream(effect.process, x, [5, 13, 482]), first)
     assert np.all(first[:, 0:6] == first[:, :1]) and not np.all(first[:, 5:7] == first[:, 5:6])
+
+
+@pytest.mark.parametrize("blocksize", [1, 3, 33])
+@pytest.mark.parametrize("name", SHAPES + ("bitcrusher",))
+def test_any_prepared_block_size_gives_the_same_output(name, blocksize):
+    """Block sizes below the oversampler's 32-frame sub-block, and odd ones, change nothing."""
+    x = noise(1000)
+    reference = stream(build(name).process, x, 256)
+    assert rel_err(stream(build(name, blocksize=blocksize).process, x, blocksize), reference) <= 1e-5
