@@ -288,3 +288,16 @@ def test_device_matches_cpu(type_name, device):
     cpu = stream(build(type_name, **CASES[type_name]).process, x, 256)
     got = stream(build(type_name, device=device, **CASES[type_name]).process, x, 256, device=device)
     assert rel_err(got, cpu) <= 1e-5
+
+
+@pytest.mark.parametrize("type_name", sorted(CASES))
+def test_empty_blocks_change_nothing(type_name):
+    x = program(0.1)
+    reference = stream(build(type_name, **CASES[type_name]).process, x, 256)
+    effect = build(type_name, **CASES[type_name])
+
+    def process(block):
+        assert effect.process(block[:, :0]).shape == (2, 0)
+        return effect.process(block)
+
+    assert rel_err(stream(process, x, 256), reference) == 0.0
