@@ -104,7 +104,8 @@ class Delay(Effect):
         self._filtered = torch.empty(spec.channels, chunk, **f32)
         self._loop_in = torch.empty(spec.channels, chunk, **f32)
         self._fade = torch.empty(chunk, **f32)
-        self._fade_steps = torch.arange(1, chunk + 1, **f32)
+        self._steps = torch.arange(1, spec.blocksize + 1, **f32)
+        self._feedback_ramp = torch.empty(spec.blocksize, **f32)
         self._fade_frames = max(1, round(FADE_MS * 1e-3 * spec.samplerate))
         self._chunk = chunk
         self._reset()
@@ -115,6 +116,7 @@ class Delay(Effect):
         self._head = self._delay_samples()  # the delay being read
         self._next_head = self._head  # the delay faded in while ``_faded < _fade_frames``
         self._faded = self._fade_frames
+        self._feedback = self.value("feedback")
 
     def _update(self) -> None:
         self._lowpass.set_pole(lowpass_pole(self.value("high_cut_hz"), self.spec.samplerate))
@@ -122,6 +124,11 @@ class Delay(Effect):
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         frames = x.shape[-1]
         self._line.reserve(frames)
+        start, self._feedback = self._feedback, self.value("feedback")
+        feedback = self._feedback  # a ramp per sample while it moves: a stepped gain would zip
+        if start != feedback:
+            ramp = torch.mul(self._steps[:frames], (feedback - start) / frames, out=self._feedback_ramp[:frames])
+            feedback = ramp.add_(start)
         done = 0
         while done < frames:
             if self._faded == self._fade_frames:
@@ -134,11 +141,12 @@ class Delay(Effect):
             step = min(frames - done, reach, self._chunk)
             if fading:
                 step = min(step, self._fade_frames - self._faded)
-            self._loop(x[:, done : done + step], self._echoes[:, done : done + step], fading)
+            gain = feedback if isinstance(feedback, float) else feedback[done : done + step]
+            self._loop(x[:, done : done + step], self._echoes[:, done : done + step], fading, gain)
             done += step
         return self._echoes[:, :frames]
 
-    def _loop(self, x: torch.Tensor, wet: torch.Tensor, fading: bool) -> None:
+    def _loop(self, x: torch.Tensor, wet: torch.Tensor, fading: bool, feedback) -> None:
         """One sub-block: read the head(s) into ``wet``, write input plus filtered feedback."""
         frames = x.shape[-1]
         start = self._line.now
@@ -146,18 +154,17 @@ class Delay(Effect):
         if fading:
             other = self._line.read_fixed(start, self._next_head, frames, self._other)
             begin, end = self._faded / self._fade_frames, (self._faded + frames) / self._fade_frames
-            fade = torch.mul(self._fade_steps[:frames], (end - begin) / frames, out=self._fade[:frames])
+            fade = torch.mul(self._steps[:frames], (end - begin) / frames, out=self._fade[:frames])
             wet.add_(other.sub_(wet).mul_(fade.add_(begin)))
             self._faded += frames
-        filtered = self._lowpass.process(wet, self._filtered[:, :frames])
+        fed_back = self._lowpass.process(wet, self._filtered[:, :frames]).mul_(feedback)
         loop_in = self._loop_in[:, :frames]
-        feedback = self.value("feedback")
         if self.ping_pong:
-            loop_in[1:].copy_(filtered[:-1]).mul_(feedback)
+            loop_in[1:].copy_(fed_back[:-1])
             torch.mean(x, dim=0, out=loop_in[0])
-            loop_in[0].add_(filtered[-1], alpha=feedback)
+            loop_in[0].add_(fed_back[-1])
         else:
-            torch.add(x, filtered, alpha=feedback, out=loop_in)
+            torch.add(x, fed_back, out=loop_in)
         self._line.write(loop_in)
 
     def _preset_fields(self) -> dict:
