@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from rtfx import EFFECTS, ProcessSpec
-from rtfx.kernels.envelope import DecayingMax, LatestIndex, OnePole, Smoother, release_for_cascade, sliding_max
+from rtfx.kernels.dynamics import release_for_cascade
+from rtfx.kernels.envelope import DecayingMax, LatestIndex, OnePole, Smoother, sliding_max
 
 from conftest import DEVICES, partition, rel_err, stream
 

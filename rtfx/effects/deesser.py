@@ -5,7 +5,8 @@ import torch
 
 from ..design import design_biquad
 from ..effect import Effect
-from ..kernels.envelope import F64, AttackRelease, DbGain, LinkedLevel, Views
+from ..kernels.dynamics import AttackRelease, DbGain, LinkedLevel
+from ..kernels.envelope import F64, Views
 from ..kernels.iir import SosFilter
 from ..params import Param
 from ..spec import ProcessSpec

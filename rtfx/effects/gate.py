@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 
 from ..effect import Effect
-from ..kernels.envelope import F64, DbGain, DecayingMax, LatestIndex, LinkedLevel, OnePole, Views, coefficient
+from ..kernels.dynamics import DbGain, LinkedLevel
+from ..kernels.envelope import F64, DecayingMax, LatestIndex, OnePole, Views, coefficient
 from ..params import Param
 from ..spec import ProcessSpec
 from .gain import db_to_linear

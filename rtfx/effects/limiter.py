@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 
 from ..effect import Effect
-from ..kernels.envelope import F64, DbGain, DecayingMax, LinkedLevel, Views, coefficient, sliding_max
+from ..kernels.dynamics import DbGain, LinkedLevel
+from ..kernels.envelope import F64, DecayingMax, Views, coefficient, sliding_max
 from ..params import Param
 from ..spec import ProcessSpec
 from .gain import apply_gain, db_to_linear

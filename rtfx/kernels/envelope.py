@@ -8,9 +8,10 @@ all channels).
 - ``DecayingMax``: ``y[n] = max(x[n], a * y[n-1])`` (peak hold with exponential release).
 - ``Smoother``: ``y[n] = c * y[n-1] + (1 - c) * t[n]`` (one-pole, fixed coefficient).
 - ``OnePole``: ``y[n] = c[n] * y[n-1] + u[n]`` (one-pole, a coefficient per sample).
-- ``LatestIndex``: the latest absolute sample index at which a mask was true.
+- ``LatestIndex``: the latest sample index at which a mask was true.
 - ``sliding_max``: the maximum over a sliding window.
-- ``AttackRelease``, ``LinkedLevel``, ``DbGain``: the pieces every dynamics effect shares.
+
+``rtfx.kernels.dynamics`` builds the detectors of the dynamics effects from them.
 
 Slicing a tensor costs about as much as a small op on the CPU, so the views of each block
 length are cut once (``Views``) and reused.
@@ -65,7 +66,6 @@ class _Scan:
 
     def __init__(self, frames: int, device) -> None:
         self.frames = frames
-        self.device = device
         self.state = torch.zeros(1, dtype=F64, device=device)
         self.out = torch.empty(frames, dtype=F64, device=device)
         self._piece = torch.empty(frames, dtype=F64, device=device)
@@ -274,116 +274,3 @@ def sliding_max(x: torch.Tensor, window: int, out: torch.Tensor) -> torch.Tensor
         x: ``(n,)`` tensor, ``n >= window``; out: ``(n - window + 1,)`` tensor.
     """
     return torch.amax(x.unfold(0, window, 1), -1, out=out)
-
-
-def release_for_cascade(release_s: float, attack_s: float) -> float:
-    """The release time of a peak detector whose decay, smoothed by a one-pole of
-    ``attack_s``, falls by 63% in ``release_s``.
-
-    After a step down, the decay ``exp(-t / r)`` smoothed by a one-pole of time ``a`` is
-    ``(r exp(-t/r) - a exp(-t/a)) / (r - a)``; we solve for the ``r`` at which it reaches
-    ``exp(-1)`` at ``t = release_s`` (bisection; it grows with ``r``). If ``release_s`` is not
-    longer than ``attack_s`` there is none: the release then lasts about ``attack_s``.
-    """
-
-    def remaining(r: float) -> float:
-        t, a = release_s, attack_s
-        if abs(r - a) < 1e-9 * a:
-            return (1 + t / a) * math.exp(-t / a)
-        return (r * math.exp(-t / r) - a * math.exp(-t / a)) / (r - a)
-
-    low, high = 1e-9, release_s
-    if remaining(low) >= math.exp(-1):
-        return low
-    for _ in range(60):
-        middle = 0.5 * (low + high)
-        low, high = (middle, high) if remaining(middle) < math.exp(-1) else (low, middle)
-    return 0.5 * (low + high)
-
-
-class AttackRelease:
-    """Smooths a gain reduction in dB (>= 0): rises with ``attack_s``, falls with ``release_s``.
-
-    A decoupled peak detector (Giannoulis, Massberg & Reiss 2012): ``DecayingMax`` releases,
-    then a ``Smoother`` of the attack time smooths the rise. Both are exact scans, so unlike
-    the branching detector (whose branch depends on its own output) it vectorizes exactly. The
-    release of the peak stage is shortened (``release_for_cascade``) so that the output falls
-    63% of a step in ``release_s``; a step up reaches 63% in ``attack_s``.
-    ``state`` (``(1,)`` float64) is the latest output: the current gain reduction.
-    """
-
-    def __init__(self, frames: int, device) -> None:
-        self._peak = DecayingMax(frames, device)
-        self._smooth = Smoother(frames, device)
-        self.state = self._smooth.state
-
-    def set_times(self, attack_s: float, release_s: float, samplerate: float) -> None:
-        self._smooth.set_coefficient(coefficient(attack_s, samplerate))
-        self._peak.set_decay(coefficient(release_for_cascade(release_s, attack_s), samplerate))
-
-    def reset(self) -> None:
-        self._peak.reset()
-        self._smooth.reset()
-
-    def process(self, reduction_db: torch.Tensor) -> torch.Tensor:
-        """``reduction_db``: ``(frames,)`` float64. Returns the smoothed ``(frames,)`` view."""
-        return self._smooth.process(self._peak.process(reduction_db))
-
-
-class LinkedLevel:
-    """Peak magnitude of a block linked over channels: ``max_c |x[c, n]|``, linear or in dB.
-
-    Args:
-        channels, frames: the largest block; device: torch device. Levels floor at -200 dB.
-    """
-
-    def __init__(self, channels: int, frames: int, device) -> None:
-        self._magnitude = torch.empty(channels, frames, device=device)
-        self._peak = torch.empty(frames, device=device)
-        self.out = torch.empty(frames, dtype=F64, device=device)
-        self._views = Views(lambda n: (self._magnitude[:, :n], self._peak[:n], self.out[:n]))
-
-    def _max_magnitude(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        magnitude, peak, out = self._views(x.shape[-1])
-        return torch.amax(torch.abs(x, out=magnitude), 0, out=peak), out
-
-    def peak(self, x: torch.Tensor) -> torch.Tensor:
-        """``x``: ``(channels, frames)`` float32. Returns ``(frames,)`` float64 (a view)."""
-        peak, out = self._max_magnitude(x)
-        return out.copy_(peak)
-
-    def process(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """``x``: ``(channels, frames)`` float32. Returns ``(frames,)`` float64 dB, written to
-        ``out`` if given, else to a view of ``self.out``."""
-        peak, own = self._max_magnitude(x)
-        return torch.mul(peak.clamp_(min=1e-10).log10_(), 20.0, out=own if out is None else out)
-
-
-class DbGain:
-    """Multiply a block by ``10 ** ((makeup_db[n] - reduction_db[n]) / 20)``, the same for all
-    channels; ``makeup_db`` ramps linearly in dB across the block (no zipper noise).
-
-    Args:
-        channels, frames: the largest block; device: torch device.
-    """
-
-    def __init__(self, channels: int, frames: int, device) -> None:
-        self._steps = torch.arange(1, frames + 1, dtype=F64, device=device)
-        self._ramp = torch.empty(frames, dtype=F64, device=device)
-        self._linear = torch.empty(frames, device=device)
-        self.out = torch.empty(channels, frames, device=device)
-        self._views = Views(lambda n: (self._steps[:n], self._ramp[:n], self._linear[:n], self.out[:, :n]))
-
-    def process(self, x: torch.Tensor, reduction_db: torch.Tensor, makeup_start_db: float = 0.0,
-                makeup_end_db: float = 0.0) -> torch.Tensor:
-        """``x``: ``(channels, frames)``; ``reduction_db``: ``(frames,)`` float64; the makeup
-        goes from just after ``makeup_start_db`` to ``makeup_end_db``. Returns a view."""
-        frames = x.shape[-1]
-        steps, ramp, linear, out = self._views(frames)
-        per_db = math.log(10) / 20
-        if makeup_start_db == makeup_end_db:
-            torch.mul(reduction_db, -per_db, out=linear).add_(makeup_end_db * per_db)
-        else:
-            torch.mul(steps, (makeup_end_db - makeup_start_db) / frames, out=ramp).add_(makeup_start_db)
-            torch.sub(ramp, reduction_db, out=linear).mul_(per_db)
-        return torch.mul(x, linear.exp_(), out=out)
