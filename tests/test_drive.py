@@ -133,10 +133,10 @@ ALIASING_DBC = {
 
 @pytest.mark.parametrize("name", SHAPES)
 def test_aliasing_of_a_5khz_sine_falls_with_oversampling(name):
-    """With 8x oversampling no alias reaches -80 dBc; every doubling helps (until the float32
-    floor); each factor stays
-    within 3 dB of the table in the docstring (so the table stays true), except that values
-    under -110 dBc (float32 rounding, which varies with the BLAS) need only stay under it."""
+    """With 8x oversampling no alias reaches -80 dBc; every doubling helps (down to the
+    float32 floor); each factor stays within 3 dB of the table in the docstring (so the table
+    stays true), except that values under -110 dBc (float32 rounding, which varies with the
+    BLAS) need only stay under it."""
     measured = [aliasing_dbc(name, factor) for factor in (1, 2, 4, 8)]
     print(name, " ".join(f"{factor}x {db:.1f} dBc" for factor, db in zip((1, 2, 4, 8), measured)))
     assert measured[-1] < -80
