@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from PyQt6.QtCore import QObject, pyqtSignal
+from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
 from rtfx.live.process import EngineProcess
 from rtfx.live.session import LiveOptions
@@ -21,6 +22,8 @@ from rtfx.live.session import LiveOptions
 from .document import RackDocument, live_changes
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
+FLUSH_MS = 16  # edits reach the engine at most this often
+SWAP_S = 0.25  # at most one chain swap (prepared by the engine, seconds of work) this often
 DEMO_INPUTS = {"Demo: guitar DI (looped)": ASSETS / "audio" / "guitar_di.wav",
                "Demo: voice (looped)": ASSETS / "audio" / "voice.wav"}
 
@@ -67,6 +70,14 @@ class EngineLink(QObject):
         self._start_thread: threading.Thread | None = None
         self._starting_engine: EngineProcess | None = None  # set by the start thread
         self._start_done.connect(self._on_start_done)
+        # Edits are sent on a clock: a knob sweep of hundreds of moves a second becomes ~60
+        # messages a second, and a burst of structural edits one chain swap per SWAP_S.
+        self._settings_due: dict[tuple[int, str], float] = {}
+        self._swap_due: RackDocument | None = None
+        self._last_swap = 0.0
+        self._flush_timer = QTimer(self)
+        self._flush_timer.timeout.connect(self.flush)
+        self._flush_timer.start(FLUSH_MS)
 
     @property
     def running(self) -> bool:
@@ -136,6 +147,8 @@ class EngineLink(QObject):
     def stop(self) -> dict | None:
         """Stop streaming (waits for the engine's report, a fraction of a second)."""
         engine, self.engine = self.engine, None
+        self._settings_due.clear()
+        self._swap_due = None
         if engine is None:
             return None
         report = engine.stop() or {}
@@ -164,14 +177,28 @@ class EngineLink(QObject):
             return
         changes = live_changes(self._sent, document)
         if changes is None:
-            self.engine.replace_chain(document.to_preset())
+            self._settings_due.clear()  # the new chain carries every value
+            self._swap_due = document.copy()
         else:
             for change in changes:
                 if change[0] == "set":
-                    self.engine.set_parameter(*change[1:])
+                    self._settings_due[change[1:3]] = change[3]
                 else:
                     self.engine.set_bypass(*change[1:])
         self._sent = document.copy()
+
+    def flush(self, force: bool = False) -> None:
+        """Send the edits that are due (at most one chain swap per ``SWAP_S``)."""
+        if self.engine is None:
+            return
+        now = time.monotonic()
+        if self._swap_due is not None and (force or now - self._last_swap >= SWAP_S):
+            self.engine.replace_chain(self._swap_due.to_preset())
+            self._swap_due, self._last_swap = None, now
+        if self._swap_due is None:
+            for (stage, name), value in self._settings_due.items():
+                self.engine.set_parameter(stage, name, value)
+            self._settings_due.clear()
 
     def poll(self) -> dict | None:
         """The engine's meters (None when not streaming); forwards its error messages, and

@@ -14,6 +14,7 @@ from PyQt6.QtWidgets import (
 )
 
 import rtfx
+from rtfx.design import RBJ_KINDS
 from rtfx.effect import MIX
 from rtfx.preset_schema import FIELD_SCHEMAS
 
@@ -184,8 +185,15 @@ class RackView(QListWidget):
             super().keyPressEvent(event)
 
 
+#: Choices of fields whose schema has no enum yet (the biquad's ``fields`` does not list them).
+KNOWN_CHOICES = {"kind": RBJ_KINDS}
+
+
 def _field_schema(cls, name: str) -> dict:
-    return cls.fields.get(name) or FIELD_SCHEMAS.get(name) or {}
+    schema = cls.fields.get(name) or FIELD_SCHEMAS.get(name) or {}
+    if "enum" not in schema and name in KNOWN_CHOICES:
+        schema = {**schema, "enum": list(KNOWN_CHOICES[name])}
+    return schema
 
 
 class ParamPanel(QWidget):

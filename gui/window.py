@@ -28,7 +28,8 @@ from .rack import Palette, ParamPanel, RackView
 PRESETS = ASSETS / "presets"
 DEFAULT_PRESET = PRESETS / "guitar_demo.json"
 POLL_MS = 33  # meters refresh (~30 Hz)
-STALL_SECONDS = 2.0  # no new blocks for this long while streaming: the device is gone
+STALL_SECONDS = 8.0  # no new blocks for this long while streaming: the device is gone (the
+# meters pause while the engine prepares a new chain: a long convolution takes seconds)
 MERGE_SECONDS = 1.5  # knob moves of one parameter closer than this are one undo step
 
 

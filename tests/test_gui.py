@@ -20,7 +20,8 @@ pytest.importorskip("pyqtgraph")
 pytest.importorskip("pytestqt")
 pytestmark = pytest.mark.skipif(shutil.which("jackd") is None, reason="needs Debian's jackd2 (make setup installs it)")
 
-from PyQt6.QtCore import Qt  # noqa: E402
+from PyQt6.QtCore import Qt, QTimer  # noqa: E402
+from PyQt6.QtWidgets import QComboBox  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 START_TIMEOUT_MS = 60_000
@@ -34,6 +35,7 @@ def gains_preset(path: Path, *gains_db: float) -> Path:
 
 def engine_chain(window) -> list[dict]:
     """The stages the engine plays now (asked over its pipe)."""
+    assert window.link.engine is not None, f"the stream stopped: {window.errors}"
     state = window.link.engine.chain_state()
     assert state is not None, "the engine did not answer"
     return state["chain"]
@@ -177,6 +179,7 @@ def test_presets_save_load_prompt_and_errors(qtbot, window, tmp_path):
     assert window.load_preset_file(demo)
     expected = [s["type"] for s in json.loads(demo.read_text())["chain"]]
     wait_engine(qtbot, window, lambda chain: [s["type"] for s in chain] == expected, timeout=15000)
+    assert window.link.running, window.errors
     assert not window.isWindowModified() and window.rack.count() == len(expected)
 
     assert window.load_preset_file(saved)
@@ -203,4 +206,53 @@ def test_switch_device_settings_stop_and_start(qtbot, window):
     qtbot.waitUntil(lambda: window.link.engine.meters()["deadline_us"] == pytest.approx(128 / 48000 * 1e6, abs=0.1),
                     timeout=3000)
     assert window.link.settings.input_file.name == "voice.wav"
-    assert [s["type"] for s in engine_chain(window)] == ["gain", "biquad"]
+    assert [s["type"] for s in engine_chain(window)] == [s["type"] for s in window.document.stages]
+
+
+def test_changing_a_choice_rebuilds_the_effect(qtbot, window):
+    window.rack.setCurrentRow(1)  # the biquad
+    box = next(w for w in window.params.findChildren(QComboBox) if w.findData("highpass") >= 0)
+    box.setCurrentIndex(box.findData("highpass"))
+    wait_engine(qtbot, window, lambda chain: chain[1]["kind"] == "highpass")
+    window.undo_stack.undo()
+    wait_engine(qtbot, window, lambda chain: chain[1]["kind"] != "highpass")
+
+
+def busy(seconds: float) -> None:
+    """Hold the GUI thread (and this process's GIL) in pure Python: a deliberately slow slot."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def test_isolation_a_hammered_gui_causes_no_deadline_misses(qtbot, qapp, window):
+    """128-frame blocks (2.67 ms deadline) while the GUI is driven hard: knob sweeps, chain
+    reorders, window resizes and a slot that blocks the GUI thread for 250 ms at a time."""
+    engine = window.link.engine
+    assert window.link.settings.blocksize == 128
+    qtbot.waitUntil(lambda: engine.meters()["blocks"] > 300, timeout=5000)
+    before, started = engine.meters(), time.monotonic()
+    slow = QTimer()
+    slow.timeout.connect(lambda: busy(0.25))
+    slow.start(600)
+    sizes, rounds = [(1500, 940), (900, 650), (1700, 1050)], 0
+    while time.monotonic() - started < 5.0:
+        window.rack.setCurrentRow(0)
+        for name, control in window.params.controls.items():
+            param = control.param
+            for position in np.linspace(0, 1, 25):  # a fast sweep over the whole range
+                control.knob.turn_to(param.minimum + position * (param.maximum - param.minimum))
+        window.move_effect(0, 1)  # a chain swap in the engine
+        window.resize(*sizes[rounds % len(sizes)])
+        qapp.processEvents()
+        rounds += 1
+    slow.stop()
+    qtbot.wait(300)
+    after, elapsed = engine.meters(), time.monotonic() - started
+    blocks = after["blocks"] - before["blocks"]
+    print(f"isolation: {rounds} rounds in {elapsed:.1f} s, {blocks:.0f} blocks, misses "
+          f"{after['deadline_misses'] - before['deadline_misses']:.0f}, xruns {after['xruns'] - before['xruns']:.0f}, "
+          f"p99 {after['dsp_p99_us']:.0f} us, max {after['dsp_max_us']:.0f} us")
+    assert rounds >= 3
+    assert blocks >= 0.9 * elapsed * 48000 / 128  # the stream kept going the whole time
+    assert after["deadline_misses"] == before["deadline_misses"]
