@@ -211,3 +211,16 @@ def test_presets_round_trip_fields_and_parameters():
     chain.prepare(spec)
     again.prepare(spec)
     assert rel_err(stream(again.process, x, 256), stream(chain.process, x, 256)) == 0.0
+
+
+@pytest.mark.parametrize("samplerate, channels", [(8000, 1), (22050, 3), (44100, 2), (96000, 2)])
+@pytest.mark.parametrize("type_name", ["delay", "chorus", "flanger", "vibrato", "tremolo", "phaser"])
+def test_any_rate_and_channel_count_streams_the_same_in_any_partition(type_name, samplerate, channels):
+    cls = rtfx.EFFECTS[type_name]
+    top = {"high_cut_hz": 20000.0, "high_hz": 16000.0}  # above 0.45 fs at low rates: capped
+    make = lambda: cls(**cls.example_args, **{k: v for k, v in top.items() if any(p.name == k for p in cls.params)},  # noqa: E731
+                       ).prepare(ProcessSpec(samplerate, 256, channels))
+    x = np.resize(signal(3000), (channels, 3000))
+    reference = stream(make().process, x, 256)
+    assert np.all(np.isfinite(reference)) and np.abs(reference).max() < 10
+    assert rel_err(stream(make().process, x, "random", seed=4), reference) <= 1e-5
