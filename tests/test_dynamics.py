@@ -179,6 +179,7 @@ def test_limiter_never_exceeds_the_ceiling(name, input_gain_db, lookahead_ms):
     apply = limiter._gain.process
     limiter._gain.process = lambda *args: before_clamp.append(float(apply(*args).abs().max())) or apply(*args)
     y = stream(limiter.process, x, "random", seed=7)
+    assert limiter.gain_reduction_db.item() >= 0.0
     ceiling = 10 ** (-3 / 20)
     assert np.abs(y).max() <= ceiling * (1 + 1e-6)
     assert max(before_clamp) <= ceiling * (1 + 1e-5)
@@ -302,3 +303,16 @@ def test_empty_blocks_change_nothing(type_name):
         return effect.process(block)
 
     assert rel_err(stream(process, x, 256), reference) == 0.0
+
+
+def test_gain_reduction_meters():
+    """Every dynamics effect exposes the reduction (dB) at the end of the last block."""
+    loud, silence = np.full((1, 4800), 1.0), np.zeros((1, 4800))
+    expected = {"limiter": (loud, 6.0), "gate": (silence, 60.0), "compressor": (loud, 15.0),
+                "deesser": (silence, 0.0)}
+    args = {"limiter": dict(ceiling_db=-6.0), "gate": dict(range_db=-60.0), "compressor": dict(knee_db=0.0),
+            "deesser": {}}
+    for type_name, (x, reduction) in expected.items():
+        effect = build(type_name, channels=1, **args[type_name])
+        stream(effect.process, x, 256)
+        assert effect.gain_reduction_db.item() == pytest.approx(reduction, abs=1e-3), type_name

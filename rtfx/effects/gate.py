@@ -80,6 +80,11 @@ class Gate(Effect):
             latest.reset()
         self._smoother.reset(-self.value("range_db"))  # closed
 
+    @property
+    def gain_reduction_db(self) -> torch.Tensor:
+        """Attenuation in dB (>= 0) at the end of the last block, ``(1,)`` float64 (for meters)."""
+        return self._smoother.state
+
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] == 0:  # nothing to do (and the scans need a last sample)
             return x

@@ -64,6 +64,7 @@ class Limiter(Effect):
         self._scratch = torch.empty(spec.channels * lag, dtype=F64, device=device)
         self._buffers = Views(self._cut)
         self._gain = DbGain(spec.channels, frames, device)
+        self._last_average = self._average[:1].zero_()
         self._snap_gains()
 
     def _cut(self, n: int) -> tuple:
@@ -78,6 +79,12 @@ class Limiter(Effect):
         return (lines, self._driven[:, :n], self._window[:n], sums[1:], sums[lag + 1 :], sums[:n],
                 self._average[:n], self._audio[:, :n])
 
+    @property
+    def gain_reduction_db(self) -> torch.Tensor:
+        """Gain reduction in dB applied to the last sample of the last block, ``(1,)`` float64
+        (for meters; read it between blocks)."""
+        return self._last_average[-1:]
+
     def _snap_gains(self) -> None:
         self._ceiling_db = self.value("ceiling_db")
         self._drive = db_to_linear(self.value("input_gain_db") - self._ceiling_db)
@@ -86,7 +93,7 @@ class Limiter(Effect):
         self._release.set_decay(coefficient(self.value("release_ms") * 1e-3, self.spec.samplerate))
 
     def _reset(self) -> None:
-        for state in (self._needed, self._held, self._audio):
+        for state in (self._needed, self._held, self._audio, self._last_average):
             state.zero_()
         self._release.reset()
         self._snap_gains()
@@ -106,6 +113,7 @@ class Limiter(Effect):
         # Moving average over lag + 1 values of h (prefix sums recomputed from the history).
         torch.cumsum(held, 0, out=sums)
         torch.sub(sums_end, sums_start, out=average).div_(lag + 1)
+        self._last_average = average
         # Delay the audio by lag, apply the gain and the ceiling, clamp (rounding only).
         new_audio.copy_(driven)
         out = self._gain.process(delayed, average, ceiling_start, self._ceiling_db)
