@@ -28,6 +28,7 @@ eager PyTorch does. Its cost is the model's.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from pathlib import Path
@@ -72,6 +73,27 @@ def _load_exported(path: Path) -> tuple[torch.nn.Module, dict]:
     extra = {CONTRACT_FILE: ""}
     program = torch.export.load(str(path), extra_files=extra)
     return program.module(), json.loads(extra[CONTRACT_FILE] or "{}")
+
+
+class _Float32Kernels:
+    """While entered: cuDNN convolutions and RNNs compute in IEEE float32, not TF32.
+
+    PyTorch lets cuDNN use TF32 (10-bit mantissa) by default on recent GPUs, which moves a
+    model's output by ~1e-3 from the CPU's; rtfx's signal path is float32. The previous
+    settings come back on exit (the new ``fp32_precision`` API only: mixing it with the legacy
+    ``allow_tf32`` flag makes PyTorch raise).
+    """
+
+    _kernels = (torch.backends.cudnn.conv, torch.backends.cudnn.rnn)
+
+    def __enter__(self) -> None:
+        self._previous = tuple(k.fp32_precision for k in self._kernels)
+        for kernel in self._kernels:
+            kernel.fp32_precision = "ieee"
+
+    def __exit__(self, *exc) -> None:
+        for kernel, previous in zip(self._kernels, self._previous):
+            kernel.fp32_precision = previous
 
 
 def _as_tuple(state) -> tuple[torch.Tensor, ...] | None:
@@ -136,7 +158,7 @@ class Neural(Effect):
     def _call(self, *args):
         where = f"neural: model '{self.file}'"
         try:
-            with torch.no_grad():
+            with torch.no_grad(), _Float32Kernels():
                 return self._model(*args)
         except Exception as error:  # noqa: BLE001 - report any failure of the model with its file
             shape = tuple(args[0].shape)
@@ -195,6 +217,7 @@ class Neural(Effect):
     # -- audio thread ------------------------------------------------------------------------
     def _prepare(self, spec: ProcessSpec) -> None:
         self._model.to(spec.device)
+        self._precision = _Float32Kernels() if spec.device.type == "cuda" else contextlib.nullcontext()
         c, dev = spec.channels, spec.device
         # The model's input: the line [last R - 1 frames | block] (two, each block shifts into
         # the other one); for a recurrent model, the block alone.
@@ -223,7 +246,7 @@ class Neural(Effect):
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         frames = x.shape[-1]
         start, self._in_gain = self._in_gain, db_to_linear(self.value("input_db"))
-        with torch.no_grad():
+        with torch.no_grad(), self._precision:
             y = self._run_recurrent(x, start) if self.recurrent else self._run_causal(x, start)
         start, self._out_gain = self._out_gain, db_to_linear(self.value("output_db"))
         return apply_gain(self, y[:, 0, y.shape[-1] - frames :], start, self._out_gain, self._out)
