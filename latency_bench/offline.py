@@ -218,28 +218,43 @@ def _rel_err(y, ref: np.ndarray, scale: float) -> float:
     return worst / scale
 
 
+def _failed(device: str, exc: Exception) -> dict:
+    first = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return {"device": device, "status": "failed", "reason": f"{type(exc).__name__}: {first}"}
+
+
 def run_cell(chain: str, channels: int, seconds: float, devices: list[str], reps: int,
              budget_s: float) -> dict:
-    x = make_signal(channels, seconds)
-    ref = reference(chain, x)
-    scale = float(np.abs(ref).max())
+    """Probe every implementation on 1 s of the signal, skip those predicted over ``budget_s``,
+    then time the others on the whole signal (built, with its reference, only if one runs)."""
     rec = {"chain": chain, "channels": channels, "seconds": seconds, "samplerate": SAMPLERATE,
            "reps": reps, "impls": {}}
+    probe = make_signal(channels, min(seconds, 1.0))
+    frames = int(seconds * SAMPLERATE)
+    planned = []
     for name, device, setup, reason in implementations(chain, devices):
         if setup is None:
             rec["impls"][name] = {"device": device, "status": "n/a" if reason.startswith("n/a") else "missing",
                                   "reason": reason}
             continue
         try:
-            probe = x[:, : min(x.shape[1], SAMPLERATE)]
             run = setup(probe)
             _timed(run, device)                      # warm-up (plans, kernels, caches)
-            t_probe, _ = _timed(run, device)
-            predicted = t_probe * x.shape[1] / probe.shape[1]
-            if predicted > budget_s:
-                rec["impls"][name] = {"device": device, "status": "skipped", "predicted_s": predicted,
-                                      "reason": f"predicted {predicted:.0f} s (from a 1 s slice) > budget {budget_s:g} s"}
-                continue
+            predicted = _timed(run, device)[0] * frames / probe.shape[1]
+        except Exception as exc:
+            rec["impls"][name] = _failed(device, exc)
+            continue
+        if predicted > budget_s:
+            rec["impls"][name] = {"device": device, "status": "skipped", "predicted_s": predicted,
+                                  "reason": f"predicted {predicted:.0f} s (from a 1 s slice) > budget {budget_s:g} s"}
+        else:
+            planned.append((name, device, setup, predicted))
+    if planned:
+        x = probe if frames == probe.shape[1] else make_signal(channels, seconds)
+        ref = reference(chain, x)
+        scale = float(np.abs(ref).max())
+    for name, device, setup, predicted in planned:
+        try:
             run = setup(x)
             n = reps if predicted * reps <= budget_s else 1
             times, y = [], None
@@ -248,9 +263,7 @@ def run_cell(chain: str, channels: int, seconds: float, devices: list[str], reps
                 times.append(t)
             err = _rel_err(y, ref, scale)
         except Exception as exc:
-            first = str(exc).splitlines()[0][:200] if str(exc) else ""
-            rec["impls"][name] = {"device": device, "status": "failed",
-                                  "reason": f"{type(exc).__name__}: {first}"}
+            rec["impls"][name] = _failed(device, exc)
             continue
         rec["impls"][name] = {"device": device, "status": "ok", "runs": n,
                               "median_s": float(np.median(times)), "min_s": float(np.min(times)),
