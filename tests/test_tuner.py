@@ -162,3 +162,27 @@ def test_reading_before_prepare_and_pitch_names():
     note, octave, off = name_pitch(82.0)
     assert (note, octave) == ("E", 2) and -9 < off < -8
     assert EFFECTS["tuner"] is Tuner and Tuner.category == "analysis"
+
+
+def test_reading_from_another_thread_while_streaming():
+    """A GUI thread polls ``reading()`` while the audio thread streams: never an error, and
+    every reading is either no pitch (the start) or the note being played."""
+    import threading
+
+    tuner = Tuner().prepare(ProcessSpec(RATE, 128, 2))
+    seen, done = [], threading.Event()
+
+    def poll():
+        while not done.is_set():
+            seen.append(tuner.reading())
+
+    reader = threading.Thread(target=poll)
+    reader.start()
+    try:
+        readings(tuner, stereo_sine(midi_hz(45), 0.3), 128)
+    finally:
+        done.set()
+        reader.join()
+    assert len(seen) > 10
+    assert all(not r.has_pitch or (r.note, r.octave) == ("A", 2) for r in seen)
+    assert tuner.reading().has_pitch
