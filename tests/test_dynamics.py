@@ -227,6 +227,24 @@ def test_gate_opens_and_closes_at_its_thresholds(hold_ms):
     assert gain[-1] < -59.9
 
 
+@pytest.mark.parametrize("attack_ms, hold_ms, release_ms", [(1.0, 0.0, 50.0), (10.0, 30.0, 300.0)])
+def test_gate_attack_hold_and_release_times(attack_ms, hold_ms, release_ms):
+    """A loud DC burst: the gain (dB) goes 63% of the way open in ``attack_ms``, then after
+    the burst stays open ``hold_ms`` and goes 63% of the way closed in ``release_ms``."""
+    burst = int(8 * attack_ms * 1e-3 * RATE) + RATE // 20
+    x = np.concatenate([np.full(RATE // 20, 1e-4), np.full(burst, 0.5), np.full(int(5 * release_ms * 1e-3 * RATE), 1e-4)])
+    gate = build("gate", channels=1, threshold_db=-30.0, attack_ms=attack_ms, hold_ms=hold_ms,
+                 release_ms=release_ms, range_db=-60.0)
+    gain = db(stream(gate.process, x[None], "random")[0]) - db(x)
+    start, stop = RATE // 20, RATE // 20 + burst
+    opening = np.argmax(gain[start:] >= -60.0 * np.exp(-1)) / RATE * 1e3
+    # The detector's 10 ms follower holds the level above the close threshold a while.
+    below = stop + int(np.ceil(np.log(0.5 / 10 ** (-36 / 20)) * 0.01 * RATE))
+    closing = np.argmax(gain[below:] <= -60.0 * (1 - np.exp(-1))) / RATE * 1e3
+    assert opening == pytest.approx(attack_ms, rel=0.1)
+    assert closing == pytest.approx(hold_ms + release_ms, rel=0.1)
+
+
 def test_gate_hysteresis_keeps_its_state_between_the_thresholds():
     """A level between the thresholds leaves an open gate open and a closed gate closed."""
     middle = 10 ** (-45 / 20)
