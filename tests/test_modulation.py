@@ -184,7 +184,7 @@ def test_bad_construction_fields_name_the_effect(cls, kwargs, match):
 
 def test_flanger_feedback_loop_runs_in_sub_blocks_shorter_than_the_block():
     """A 1 ms (48-sample) loop inside 256-frame blocks equals one-sample blocks."""
-    x = signal(2000)
+    x = signal(1000)
     make = lambda: Flanger(delay_ms=1.0, depth_ms=0.0, feedback=0.9, mix=1.0).prepare(ProcessSpec(RATE, 256, 2))  # noqa: E731
     assert rel_err(stream(make().process, x, 256), stream(make().process, x, 1)) <= 1e-6
     assert torch.get_num_threads() >= 1

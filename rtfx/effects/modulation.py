@@ -85,7 +85,6 @@ class ModulatedDelay(Effect):
         self._steps = torch.arange(block, **f64)
         self._ramp_steps = torch.arange(1, block + 1, **f64)
         self._ramps = torch.empty(2, block, **f64)
-        self._feedback_ramp = torch.empty(block, **f32)
         self._positions = torch.empty(channels * self.voices * block, **f64)
         self._out = torch.empty(channels, block, **f32)
         self._loop_in = torch.empty(channels, block, **f32)
@@ -144,13 +143,15 @@ class ModulatedDelay(Effect):
         self._line.reserve(frames)
         positions = self._read_positions(frames, self._line.now)[:, 0]
         start, self._feedback = self._feedback, self.value("feedback")
-        feedback = self._feedback_ramp[:frames]  # per sample: a stepped gain would zip
-        torch.mul(self._ramp_steps[:frames], (self._feedback - start) / frames, out=feedback).add_(start)
+        feedback = self._feedback  # a ramp per sample while it moves: a stepped gain would zip
+        if start != feedback:
+            feedback = self._linear_ramp(start, feedback, frames)
         index, weights = self._line.locate(positions)
         for begin in range(0, frames, step):
             end = min(begin + step, frames)
             wet = self._line.gather(index[:, begin:end], weights[:, begin:end], out[:, begin:end])
-            loop_in = torch.mul(wet, feedback[begin:end], out=self._loop_in[:, : end - begin])
+            gain = feedback if isinstance(feedback, float) else feedback[begin:end]
+            loop_in = torch.mul(wet, gain, out=self._loop_in[:, : end - begin])
             self._line.write(loop_in.add_(x[:, begin:end]))
         return out
 

@@ -99,7 +99,6 @@ class AllpassChain:
             small = big
         matrix = small.view(channels, steps, states + k, states + k)
         self._transitions = [matrix[:, j, :states, :states] for j in range(steps)]
-        self._to_output = matrix[:, :, :states, states:]
         self._from_input = small[:, states:]
         self._inputs = torch.zeros(channels, steps * k, **kw)
         self._inputs_by_step = self._inputs.view(batch, 1, k)
@@ -109,7 +108,9 @@ class AllpassChain:
         self._drive_outputs = drive[..., states:]
         self._starts = torch.zeros(steps + 1, channels, 1, states, **kw)
         self._starts_by_step = self._starts[:steps].transpose(0, 1)  # (channels, steps, 1, S)
-        self._from_state = torch.empty(channels, steps, 1, k, **kw)
+        self._step_starts = torch.empty(batch, 1, states, **kw)  # the same, contiguous
+        self._to_output = small[:, :states, states:]
+        self._from_state = torch.empty(batch, 1, k, **kw)
         self._reversed = self._from_state.view(channels, steps, k)
         self._reverse = torch.arange(k - 1, -1, -1, device=kw["device"])
         self._outputs = torch.empty(channels, steps, k, **kw)
@@ -151,7 +152,8 @@ class AllpassChain:
         starts = self._starts
         for j in range(steps):
             torch.baddbmm(self._drive_states[j], starts[j], self._transitions[j], out=starts[j + 1])
-        torch.matmul(self._starts_by_step, self._to_output, out=self._from_state)
+        self._step_starts.view(self._starts_by_step.shape).copy_(self._starts_by_step)
+        torch.bmm(self._step_starts, self._to_output, out=self._from_state)
         reversed_out = self._reversed.add_(self._drive_outputs)
         torch.index_select(reversed_out, 2, self._reverse, out=self._outputs)
         out.copy_(self._outputs.view(self.channels, -1)[:, offset:total])
