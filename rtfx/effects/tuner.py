@@ -208,19 +208,18 @@ class Tuner(Effect):
             torch.zeros(spec.channels, self.window + spec.blocksize, device=spec.device, dtype=spec.dtype)
             for _ in range(2)
         ]
-        # The reading: [frequency Hz, clarity, RMS level, has pitch (0/1)], written by the audio
-        # thread; on a GPU, mirrored by an asynchronous copy into pinned memory that readers read.
+        # The reading: [frequency Hz, clarity, RMS level, has pitch (0/1)]. The analysis works in
+        # `_result` (on the device); one copy publishes it to `_published` on the host (pinned
+        # memory, asynchronous, on a GPU), which readers read: they never see a half-done analysis.
         self._result = torch.zeros(4, device=spec.device, dtype=torch.float64)
-        on_cpu = spec.device.type == "cpu"
-        self._host = self._result if on_cpu else torch.zeros(4, dtype=torch.float64, pin_memory=True)
+        self._published = torch.zeros(4, dtype=torch.float64, pin_memory=spec.device.type == "cuda")
         self._reset()
 
     def _reset(self) -> None:
         for line in self._lines:
             line.zero_()
         self._result.zero_()
-        if self._host is not self._result:
-            self._host.zero_()
+        self._published.zero_()
         self._side = 0
         self._frame = 0  # absolute index of the next input frame
         self._analysed_at = 0  # absolute frame at which the last analysed window ends
@@ -233,8 +232,7 @@ class Tuner(Effect):
         if boundary > self._frame:  # the last hop boundary inside this block
             offset = boundary - self._frame
             self._pitch.analyse(line[:, offset : offset + w], self._result)
-            if self._host is not self._result:
-                self._host.copy_(self._result, non_blocking=True)
+            self._published.copy_(self._result, non_blocking=True)
             self._analysed_at = boundary
         self._side = 1 - self._side
         self._lines[self._side][:, :w].copy_(line[:, frames : frames + w])
@@ -245,11 +243,14 @@ class Tuner(Effect):
     def reading(self) -> TunerReading:
         """The latest reading (any thread; copies 4 numbers, never waits for the GPU).
 
-        Before ``prepare`` and before the first analysis it reads as no pitch.
+        Before ``prepare`` and before the first analysis it reads as no pitch. On a GPU it is
+        the analysis whose copy has landed (at most a block late). A read that races the
+        publishing copy itself may mix numbers of two consecutive analyses (each number whole).
         """
-        if self.spec is None:
+        published = getattr(self, "_published", None)
+        if published is None:
             return TunerReading(False, None, None, None, None, 0.0, -math.inf, 0)
-        frequency, clarity, rms, has_pitch = self._host.tolist()
+        frequency, clarity, rms, has_pitch = published.tolist()
         level = 20 * math.log10(rms) if rms > 0 else -math.inf
         if not has_pitch:
             return TunerReading(False, None, None, None, None, clarity, level, self._analysed_at)
