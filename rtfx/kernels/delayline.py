@@ -85,7 +85,9 @@ class DelayLine:
         self.buffer = storage[:, lead:]
         self._windows = storage.unfold(1, self.taps, 1)
         readers, self.voices = voices * max_block, voices
-        self._coeffs = torch.tensor(COEFFS[interpolation], **f32) / voices  # the voices' mean
+        self.channels = channels
+        coeffs = torch.tensor(COEFFS[interpolation], **f32) / voices  # the voices' mean
+        self._rows = tuple(coeffs)  # by power of mu
         # Flat scratch, viewed as (channels, m, ...) per read so that every view is contiguous.
         size = channels * readers
         self._floor = torch.empty(size, **f64)
@@ -93,6 +95,9 @@ class DelayLine:
         self._mu = torch.empty(size, **f32)
         self._weights = torch.empty(size * self.taps, **f32)
         self._taps = torch.empty_like(self._weights)
+        # Views of the scratch by read length, made on first use (a view costs ~1.5 us).
+        self._locate_views: dict[int, tuple] = {}
+        self._gather_views: dict[int, tuple] = {}
         self.now = self.history
 
     def reset(self) -> None:
@@ -144,27 +149,39 @@ class DelayLine:
             ``index`` ``(channels, m, P)`` (the first tap's index, expanded) and ``weights``
             ``(channels, m, P)``: views into internal buffers, valid until the next ``locate``.
         """
-        channels, m = positions.shape
-        shape, taps = (channels, m, 1), (channels, m, self.taps)
-        floor = torch.floor(positions, out=self._floor[: channels * m].view(channels, m))
-        index = self._index[: channels * m].view(shape)
-        index.copy_(floor.unsqueeze(-1))
-        mu = self._mu[: channels * m].view(shape)
-        mu.copy_(torch.sub(positions, floor, out=floor).unsqueeze(-1))  # the fraction, float32
-        weights = self._weights[: channels * m * self.taps].view(taps)
-        coeffs = self._coeffs
-        torch.addcmul(coeffs[-2], coeffs[-1], mu, out=weights)  # Horner's rule in mu
+        views = self._locate_views.get(positions.shape[-1]) or self._make_locate_views(positions.shape[-1])
+        floor, floor_column, index, taps_index, mu, weights = views
+        torch.floor(positions, out=floor)
+        index.copy_(floor_column)
+        torch.sub(positions, floor, out=floor)
+        mu.copy_(floor_column)  # the fraction, float32
+        rows = self._rows
+        torch.addcmul(rows[-2], rows[-1], mu, out=weights)  # Horner's rule in mu
         for power in range(self.taps - 3, -1, -1):
-            torch.addcmul(coeffs[power], weights, mu, out=weights)
-        return index.expand(taps), weights
+            torch.addcmul(rows[power], weights, mu, out=weights)
+        return taps_index, weights
+
+    def _make_locate_views(self, m: int) -> tuple:
+        channels, taps = self.channels, self.taps
+        floor = self._floor[: channels * m].view(channels, m)
+        index = self._index[: channels * m].view(channels, m, 1)
+        mu = self._mu[: channels * m].view(channels, m, 1)
+        weights = self._weights[: channels * m * taps].view(channels, m, taps)
+        views = (floor, floor.unsqueeze(-1), index, index.expand(channels, m, taps), mu, weights)
+        self._locate_views[m] = views
+        return views
 
     def gather(self, index: torch.Tensor, weights: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """The interpolated samples for (a slice of) what ``locate`` returned, into ``out``
         ``(channels, m)`` (the mean over voices). Every tap must already be written."""
-        channels, points, taps = index.shape
-        values = torch.gather(self._windows, 1, index, out=self._taps[: channels * points * taps].view(index.shape))
-        values = values.mul_(weights).view(channels, self.voices, -1, taps)
-        return torch.sum(values, dim=(1, 3), out=out)
+        points = index.shape[1]
+        views = self._gather_views.get(points)
+        if views is None:
+            channels, taps = self.channels, self.taps
+            values = self._taps[: channels * points * taps].view(channels, points, taps)
+            views = self._gather_views[points] = (values, values.view(channels, self.voices, -1, taps))
+        torch.gather(self._windows, 1, index, out=views[0]).mul_(weights)
+        return torch.sum(views[1], dim=(1, 3), out=out)
 
     def read(self, positions: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Interpolated samples at fractional buffer ``positions`` ``(channels, voices * m)``
