@@ -231,8 +231,8 @@ def run_cell(chain: str, channels: int, seconds: float, devices: list[str], reps
            "reps": reps, "impls": {}}
     probe = make_signal(channels, min(seconds, 1.0))
     frames = int(seconds * SAMPLERATE)
-    planned = []
-    for name, device, setup, reason in implementations(chain, devices):
+    planned, impls = [], implementations(chain, devices)
+    for name, device, setup, reason in impls:
         if setup is None:
             rec["impls"][name] = {"device": device, "status": "n/a" if reason.startswith("n/a") else "missing",
                                   "reason": reason}
@@ -269,6 +269,7 @@ def run_cell(chain: str, channels: int, seconds: float, devices: list[str], reps
                               "median_s": float(np.median(times)), "min_s": float(np.min(times)),
                               "realtime_x": seconds / float(np.median(times)), "max_rel_err": err}
         del y
+    rec["impls"] = {name: rec["impls"][name] for name, *_ in impls}   # declaration order
     base = {k: e for k, e in rec["impls"].items() if k.startswith("rtfx-") and e["status"] == "ok"}
     rec["speedup"] = {r: {p: e["median_s"] / b["median_s"] for p, e in rec["impls"].items()
                           if not p.startswith("rtfx-") and e["status"] == "ok"} for r, b in base.items()}
