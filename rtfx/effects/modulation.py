@@ -88,6 +88,7 @@ class ModulatedDelay(Effect):
         self._positions = torch.empty(channels * self.voices * block, **f64)
         self._out = torch.empty(channels, block, **f32)
         self._loop_in = torch.empty(channels, block, **f32)
+        self._views: dict[int, tuple] = {}  # per block length, made on first use
         self._reset()
 
     def _reset(self) -> None:
@@ -108,32 +109,43 @@ class ModulatedDelay(Effect):
         ramp = torch.mul(self._ramp_steps[:frames], (end - start) / frames, out=self._ramps[row, :frames])
         return ramp.add_(start)
 
+    def _block_views(self, frames: int) -> tuple:
+        """(positions ``(channels, voices * frames)``, steps, out) for a block of ``frames``."""
+        views = self._views.get(frames)
+        if views is None:
+            channels = self._out.shape[0]
+            positions = self._positions[: channels * self.voices * frames]
+            views = self._views[frames] = (positions.view(channels, self.voices, frames),
+                                           positions.view(channels, -1), self._steps[:frames], self._out[:, :frames])
+        return views
+
     def _read_positions(self, frames: int, start: int) -> torch.Tensor:
-        """Buffer positions ``start + i - delay(i)``, ``(channels, voices, frames)`` float64."""
+        """Buffer positions ``start + i - delay(i)``, ``(channels, voices * frames)`` float64."""
         (delay0, width0), (delay1, width1) = self._applied, self._delay_and_width()
         self._applied = (delay1, width1)
         rate = self.value("rate_hz") / self.spec.samplerate
         lfo = self._lfo.values(frames, rate, self.value("stereo_phase_deg") / 360.0)
         self._lfo.advance(frames, rate)
-        positions = self._positions[: lfo.numel()].view(lfo.shape)
+        positions, flat, steps, _ = self._block_views(frames)
         width = self._per_sample(0, -width0, -width1, frames)
         if isinstance(width, float):
-            torch.add(self._steps[:frames], lfo, alpha=width, out=positions)
+            torch.add(steps, lfo, alpha=width, out=positions)
         else:
-            torch.addcmul(self._steps[:frames], lfo, width, out=positions)
+            torch.addcmul(steps, lfo, width, out=positions)
         delay = self._per_sample(1, delay0, delay1, frames)
         if isinstance(delay, float):
-            return positions.add_(start - delay)
-        return positions.sub_(delay).add_(start)
+            positions.add_(start - delay)
+        else:
+            positions.sub_(delay).add_(start)
+        return flat
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
-        channels, frames = x.shape
-        out = self._out[:, :frames]
+        frames = x.shape[-1]
+        out = self._block_views(frames)[-1]
         if self.feedback_loop:
             return self._process_loop(x, out)
         self._line.write(x)
-        positions = self._read_positions(frames, self._line.now - frames)
-        return self._line.read(positions.view(channels, -1), out)
+        return self._line.read(self._read_positions(frames, self._line.now - frames), out)
 
     def _process_loop(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Feedback: read, then write input plus feedback, in sub-blocks shorter than the delay."""
@@ -141,7 +153,7 @@ class ModulatedDelay(Effect):
         shortest = min(self._applied[0], self._delay_and_width()[0])
         step = max(1, math.floor(shortest) - self._line.min_delay)
         self._line.reserve(frames)
-        positions = self._read_positions(frames, self._line.now)[:, 0]
+        positions = self._read_positions(frames, self._line.now)  # one voice
         start, self._feedback = self._feedback, self.value("feedback")
         feedback = self._feedback  # a ramp per sample while it moves: a stepped gain would zip
         if start != feedback:

@@ -50,6 +50,7 @@ class Lfo:
         self._stereo = None
         self._started = torch.empty(channels, voices, 1, **kw)
         self._values = torch.empty(channels * voices * max_frames, **kw)
+        self._views: dict[int, tuple] = {}  # (values, steps) by point count, made on first use
         self.phase = 0.0
 
     def reset(self) -> None:
@@ -62,14 +63,18 @@ class Lfo:
         Returns a ``(channels, voices, points)`` view into an internal buffer; the phase does
         not move (call ``advance``).
         """
-        channels, voices = self._channel.shape[0], self._voice.shape[1]
+        views = self._views.get(points)
+        if views is None:
+            channels, voices = self._channel.shape[0], self._voice.shape[1]
+            values = self._values[: channels * voices * points].view(channels, voices, points)
+            views = self._views[points] = (values, self._steps[:points])
+        values, steps = views
         if stereo_cycles != self._stereo:
             torch.add(self._voice, self._channel, alpha=stereo_cycles, out=self._offsets).mul_(self._scale)
             self._stereo = stereo_cycles
         start = self.phase + cycles_per_sample * first + (0.5 if self.shape == "triangle" else 0.0)
         started = torch.add(self._offsets, start * self._scale, out=self._started)
-        values = self._values[: channels * voices * points].view(channels, voices, points)
-        torch.add(started, self._steps[:points], alpha=cycles_per_sample * stride * self._scale, out=values)
+        torch.add(started, steps, alpha=cycles_per_sample * stride * self._scale, out=values)
         if self.shape == "sine":
             return values.sin_().square_()
         return values.remainder_(1.0).mul_(2.0).sub_(1.0).abs_()
