@@ -335,3 +335,16 @@ def test_gain_reduction_meters():
         effect = build(type_name, channels=1, **args[type_name])
         stream(effect.process, x, 256)
         assert effect.gain_reduction_db.item() == pytest.approx(reduction, abs=1e-3), type_name
+
+
+@pytest.mark.parametrize("type_name", sorted(CASES))
+@pytest.mark.parametrize("rate, channels", [(8000, 1), (44100, 3), (96000, 2)])
+def test_any_rate_and_channel_count_streams_the_same(type_name, rate, channels):
+    x = np.resize(program(0.2), (channels, int(0.2 * rate)))
+
+    def fresh():
+        return EFFECTS[type_name](**CASES[type_name]).prepare(ProcessSpec(rate, 256, channels))
+
+    reference = stream(fresh().process, x, 256)
+    assert np.all(np.isfinite(reference))
+    assert rel_err(stream(fresh().process, x, "random", seed=2), reference) <= 1e-5
