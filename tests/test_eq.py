@@ -6,7 +6,7 @@ import pytest
 import scipy.signal
 
 from rtfx import ProcessSpec
-from rtfx.effects.eq import ParametricEQ, TiltEQ, design_pass
+from rtfx.effects.eq import GRAPHIC_BANDS_HZ, GraphicEQ, ParametricEQ, TiltEQ, design_pass
 from rtfx.preset import chain_from_preset
 
 from conftest import DEVICES, stream
@@ -35,6 +35,7 @@ def streamed_response_db(effect, device, frames: int = 1 << 16):
     (ParametricEQ, BANDS, SETTINGS),
     (ParametricEQ, ["peaking"], {"b1_gain_db": -24.0, "b1_q": 18.0, "b1_freq_hz": 100.0}),
     (TiltEQ, None, {"tilt_db": -7.5, "pivot_hz": 300.0}),
+    (GraphicEQ, None, {"gain_31hz_db": 6.0, "gain_1khz_db": -12.0, "gain_2khz_db": 12.0, "gain_16khz_db": -3.0}),
 ])
 def test_streamed_magnitude_matches_the_designed_sections(cls, bands, values, device):
     args = {} if bands is None else {"bands": bands}
@@ -122,3 +123,19 @@ def test_frequencies_above_nyquist_are_designed_just_below_it():
     effect.prepare(ProcessSpec(32000, 64, 1))
     _, h = scipy.signal.sosfreqz(effect.sections, [100.0], fs=32000)
     assert abs(20 * np.log10(abs(h[0]))) < 0.01
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_graphic_eq_meets_its_sliders_at_the_band_centres(seed):
+    sliders = np.random.default_rng(seed).uniform(-12, 12, len(GRAPHIC_BANDS_HZ))
+    effect = GraphicEQ(**{p.name: g for p, g in zip(GraphicEQ.params, sliders)})
+    effect.prepare(ProcessSpec(RATE, 128, 2))
+    _, h = scipy.signal.sosfreqz(effect.sections, GRAPHIC_BANDS_HZ, fs=RATE)
+    assert np.max(np.abs(20 * np.log10(np.abs(h)) - sliders)) < 1.2
+
+
+def test_graphic_eq_is_flat_at_zero_and_names_its_bands():
+    effect = GraphicEQ().prepare(ProcessSpec(RATE, 64, 1))
+    _, h = scipy.signal.sosfreqz(effect.sections, 256, fs=RATE)
+    np.testing.assert_allclose(np.abs(h), 1.0, atol=1e-12)
+    assert [p.name for p in GraphicEQ.params][::3] == ["gain_31hz_db", "gain_250hz_db", "gain_2khz_db", "gain_16khz_db"]

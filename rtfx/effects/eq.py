@@ -1,6 +1,6 @@
-"""Equalisers: a parametric EQ of 1-8 bands and a one-knob tilt EQ, both SOS cascades.
+"""Equalisers: a parametric EQ of 1-8 bands, a one-knob tilt EQ, a ten-band graphic EQ.
 
-Both are ``SosEffect``s, so a chain may fuse them with neighbouring filters into one kernel.
+All are ``SosEffect``s, so a chain may fuse them with neighbouring filters into one kernel.
 The number of sections is fixed by the construction fields (band kinds and slopes), never by
 a ramped parameter.
 """
@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.signal
 
 from ..design import design_biquad, design_iir
 from ..kernels.sos import check_sos
 from ..params import Param
+from ..spec import ProcessSpec
 from .sos_effect import SosEffect
 
 MAX_BANDS = 8
@@ -178,3 +180,54 @@ class TiltEQ(SosEffect):
     def design(self) -> np.ndarray:
         rate = self.spec.samplerate
         return tilt_section(self.value("tilt_db"), clamp_below_nyquist(self.value("pivot_hz"), rate), rate)
+
+
+#: Centres of the graphic EQ's octave bands in Hz (ISO 266 nominal values).
+GRAPHIC_BANDS_HZ = (31.5, 63.0, 125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0)
+#: Bandwidth of each band's peaking filter, in octaves: wider than the band spacing, so that
+#: neighbours overlap smoothly (Valimaki and Liski, "Accurate cascade graphic equalizer", 2017).
+GRAPHIC_BANDWIDTH_OCT = 1.5
+GRAPHIC_PROTOTYPE_DB = 12.0
+
+
+def band_label(freq_hz: float) -> str:
+    """``31hz``, ``1khz``, ``16khz``: the band's name in its parameter."""
+    return f"{freq_hz / 1000:g}khz" if freq_hz >= 1000 else f"{int(freq_hz)}hz"
+
+
+class GraphicEQ(SosEffect):
+    """Ten-band octave graphic EQ (31.5 Hz ... 16 kHz), one peaking filter per band.
+
+    Neighbouring filters overlap, so each filter's gain is solved from all the sliders: with
+    the response of every filter at every band centre measured once (``prepare``, at a 12 dB
+    prototype gain, in dB per dB), the filter gains are the least-squares solution that puts
+    the cascade's response at each centre on its slider (one pass of the method: the response in
+    dB is nearly linear in the gains; measured within about 1 dB of the sliders over +-12 dB).
+    """
+
+    type_name = "graphic_eq"
+    category = "eq"
+    params = tuple(
+        Param(f"gain_{band_label(f)}_db", "dB", -12.0, 12.0, 0.0, doc=f"gain of the {f:g} Hz octave band")
+        for f in GRAPHIC_BANDS_HZ
+    )
+    example_args = {}
+
+    def _prepare(self, spec: ProcessSpec) -> None:
+        rate = spec.samplerate
+        self._centres = [clamp_below_nyquist(f, rate) for f in GRAPHIC_BANDS_HZ]
+        octaves = 2**GRAPHIC_BANDWIDTH_OCT
+        self._q = np.sqrt(octaves) / (octaves - 1)  # Q of an analog peak of that bandwidth
+        interaction = np.empty((len(self._centres), len(self._centres)))
+        for k, centre in enumerate(self._centres):
+            sos = design_biquad("peaking", centre, rate, self._q, GRAPHIC_PROTOTYPE_DB)
+            _, h = scipy.signal.sosfreqz(sos, self._centres, fs=rate)
+            interaction[:, k] = 20 * np.log10(np.abs(h)) / GRAPHIC_PROTOTYPE_DB
+        self._solve = np.linalg.pinv(interaction)
+        super()._prepare(spec)
+
+    def design(self) -> np.ndarray:
+        sliders = np.array([self.value(p.name) for p in self.params])
+        gains = self._solve @ sliders
+        rate = self.spec.samplerate
+        return np.vstack([design_biquad("peaking", f, rate, self._q, g) for f, g in zip(self._centres, gains)])
