@@ -235,3 +235,25 @@ def test_any_prepared_block_size_gives_the_same_output(name, blocksize):
     x = noise(1000)
     reference = stream(build(name).process, x, 256)
     assert rel_err(stream(build(name, blocksize=blocksize).process, x, blocksize), reference) <= 1e-5
+
+
+def allocations(effect, blocks) -> list[tuple[str, int]]:
+    """Tensor allocations (name, bytes) made by ``effect.process`` over ``blocks``, beyond the
+    0-dim tensors torch wraps Python scalars in (4-8 bytes each)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        for x in blocks:
+            effect.process(x)
+    return [(e.name, e.cpu_memory_usage) for e in prof.events() if e.cpu_memory_usage > 8 and e.name != "aten::to"]
+
+
+@pytest.mark.parametrize("name, args", [("overdrive", {"oversample": 1}), ("distortion", {"oversample": 8}),
+                                        ("fuzz", {"oversample": 2}), ("bitcrusher", {})])
+def test_process_allocates_nothing_after_warm_up(name, args):
+    """Blocks of 256, 128 and 64 frames (each block length's views are made on first use)."""
+    effect = build(name, **args)
+    blocks = [torch.randn(2, n) for n in (256, 128, 64)]
+    for x in blocks:
+        effect.process(x)
+    assert allocations(effect, blocks) == []

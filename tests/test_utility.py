@@ -140,3 +140,17 @@ def test_dc_blocker_response(cutoff_hz):
     x = noise(2, 5000) + 0.2
     reference = scipy.signal.sosfilt(effect.sections, x, axis=-1)
     assert rel_err(stream(effect.process, x, [1, 7, 64, 200]), reference) < 1e-5
+
+
+@pytest.mark.parametrize("name, args", [("pan", {}), ("balance", {}), ("polarity", {}), ("routing", {"mode": "swap"}),
+                                        ("dc_blocker", {})])
+def test_process_allocates_nothing(name, args):
+    """Steady blocks, and for pan and balance a parameter ramp too (the matrix ramp)."""
+    from test_drive import allocations
+
+    effect = build(name, **args)
+    blocks = [torch.randn(2, n) for n in (256, 128, 64)]
+    effect.process(blocks[0])
+    if name in ("pan", "balance"):
+        effect.set(name, 0.8)
+    assert allocations(effect, blocks * 2) == []
