@@ -172,6 +172,7 @@ def test_phaser_notches_for_a_frozen_lfo(stages):
 
 @pytest.mark.parametrize("cls, kwargs, match", [
     (Chorus, {"voices": 5}, "chorus: voices = 5"),
+    (Chorus, {"voices": 2.0}, "chorus: voices = 2.0"),
     (Chorus, {"shape": "square"}, "chorus: shape = 'square'"),
     (Flanger, {"interpolation": "sinc"}, "flanger: interpolation = 'sinc'"),
     (Tremolo, {"shape": "saw"}, "tremolo: shape = 'saw'"),

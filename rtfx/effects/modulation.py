@@ -36,6 +36,8 @@ def rate_param(minimum: float, maximum: float, default: float) -> Param:
     return Param("rate_hz", "Hz", minimum, maximum, default, scale="log", doc="LFO rate")
 
 
+# Delay and depth ramp over 200 ms: moving the read position bends the pitch by the ramp's
+# slope, and 200 ms keeps a jump across the whole range to a small bend (no click).
 def depth_ms_param(maximum: float, default: float) -> Param:
     return Param("depth_ms", "ms", 0.0, maximum, default, ramp_ms=200.0, doc="LFO sweep of the delay")
 
@@ -46,7 +48,9 @@ def delay_ms_param(minimum: float, maximum: float, default: float) -> Param:
 
 
 def check_choice(owner: str, name: str, value, choices) -> None:
-    if value not in choices:
+    """Raise ``ValueError`` naming ``owner`` and ``name`` unless ``value`` is one of ``choices``
+    (of the same type: ``2.0`` is not a voice count)."""
+    if not any(value == choice and type(value) is type(choice) for choice in choices):
         raise ValueError(f"{owner}: {name} = {value!r}; choose one of {', '.join(map(str, choices))}")
 
 
@@ -110,7 +114,8 @@ class ModulatedDelay(Effect):
         return ramp.add_(start)
 
     def _block_views(self, frames: int) -> tuple:
-        """(positions ``(channels, voices * frames)``, steps, out) for a block of ``frames``."""
+        """Views for a block of ``frames``: positions ``(channels, voices, frames)``, the same
+        ``(channels, voices * frames)``, sample steps ``(frames,)``, output ``(channels, frames)``."""
         views = self._views.get(frames)
         if views is None:
             channels = self._out.shape[0]
