@@ -1,18 +1,20 @@
 """Filter designs returning second-order sections (float64, ``scipy.signal`` layout).
 
 Classic designs (Butterworth, Chebyshev I/II, elliptic, Bessel; low/high/band pass, band
-stop) come from ``scipy.signal.iirfilter``; the RBJ "Audio EQ Cookbook" biquads are computed
-here. Every function checks its arguments and raises ``ValueError`` naming the parameter and
-the allowed range.
+stop) come from ``scipy.signal``'s analog prototypes through ``rtfx.zpk_design`` (the same
+transfer functions as ``scipy.signal.iirfilter``, with a section grouping that stays fixed as
+the edges move); the RBJ "Audio EQ Cookbook" biquads are computed here, vectorized over arrays
+of parameter values (``biquad_sections``). Every checked entry point raises ``ValueError``
+naming the parameter and the allowed range.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import scipy.signal
 
 from .kernels.sos import check_sos
+from .zpk_design import IIRDesigner
 
 FAMILIES = ("butter", "cheby1", "cheby2", "ellip", "bessel")
 BAND_TYPES = ("lowpass", "highpass", "bandpass", "bandstop")
@@ -66,22 +68,18 @@ def design_iir(
     if int(order) != order or not 1 <= order <= 64:
         raise ValueError(f"order = {order!r} must be a whole number in [1, 64]")
     cutoff_hz = check_frequency("cutoff_hz", cutoff_hz, samplerate)
-    edges: float | list[float] = cutoff_hz
     if btype in ("bandpass", "bandstop"):
         if high_hz is None:
             raise ValueError(f"high_hz is required for a {btype} (the upper band edge in Hz)")
         high_hz = check_frequency("high_hz", high_hz, samplerate)
         if not high_hz > cutoff_hz:
             raise ValueError(f"high_hz = {high_hz:g} Hz must be above cutoff_hz = {cutoff_hz:g} Hz")
-        edges = [cutoff_hz, high_hz]
     if not ripple_db > 0:
         raise ValueError(f"ripple_db = {ripple_db!r} must be > 0 dB")
     if not attenuation_db > 0:
         raise ValueError(f"attenuation_db = {attenuation_db!r} must be > 0 dB")
-    sos = scipy.signal.iirfilter(
-        int(order), edges, rp=ripple_db, rs=attenuation_db, btype=btype, ftype=family,
-        fs=samplerate, output="sos",
-    )
+    designer = IIRDesigner(family, btype, int(order), ripple_db, attenuation_db)
+    sos = designer.sections(samplerate, cutoff_hz, high_hz if btype in ("bandpass", "bandstop") else None)[0]
     return check_sos(sos, f"{family} {btype} order {order}")
 
 
@@ -108,29 +106,35 @@ def design_biquad(kind: str, freq_hz: float, samplerate: float, q: float = 0.707
     freq_hz = check_frequency("freq_hz", freq_hz, samplerate)
     if not (isinstance(q, (int, float)) and q > 0 and math.isfinite(q)):
         raise ValueError(f"q = {q!r} must be > 0")
+    return check_sos(biquad_sections(kind, freq_hz, samplerate, q, gain_db)[0], f"{kind} biquad")
+
+
+def biquad_sections(kind: str, freq_hz, samplerate: float, q, gain_db=0.0) -> np.ndarray:
+    """RBJ biquads for arrays of parameter values (unchecked): ``(S, 1, 6)``, ``a0 = 1``.
+
+    ``freq_hz``, ``q`` and ``gain_db`` broadcast to a common shape ``(S,)``.
+    """
+    freq_hz, q, gain_db = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (freq_hz, q, gain_db)))
     amp = 10 ** (gain_db / 40)
-    w0 = 2 * math.pi * freq_hz / samplerate
-    cos_w0, alpha = math.cos(w0), math.sin(w0) / (2 * q)
+    w0 = 2 * np.pi * freq_hz / samplerate
+    cos_w0, alpha = np.cos(w0), np.sin(w0) / (2 * q)
+    one, zero = np.ones_like(w0), np.zeros_like(w0)
+    a = [1 + alpha, -2 * cos_w0, 1 - alpha]
     if kind == "lowpass":
         b = [(1 - cos_w0) / 2, 1 - cos_w0, (1 - cos_w0) / 2]
-        a = [1 + alpha, -2 * cos_w0, 1 - alpha]
     elif kind == "highpass":
         b = [(1 + cos_w0) / 2, -(1 + cos_w0), (1 + cos_w0) / 2]
-        a = [1 + alpha, -2 * cos_w0, 1 - alpha]
     elif kind == "bandpass":
-        b = [alpha, 0.0, -alpha]
-        a = [1 + alpha, -2 * cos_w0, 1 - alpha]
+        b = [alpha, zero, -alpha]
     elif kind == "notch":
-        b = [1.0, -2 * cos_w0, 1.0]
-        a = [1 + alpha, -2 * cos_w0, 1 - alpha]
+        b = [one, -2 * cos_w0, one]
     elif kind == "allpass":
         b = [1 - alpha, -2 * cos_w0, 1 + alpha]
-        a = [1 + alpha, -2 * cos_w0, 1 - alpha]
     elif kind == "peaking":
         b = [1 + alpha * amp, -2 * cos_w0, 1 - alpha * amp]
         a = [1 + alpha / amp, -2 * cos_w0, 1 - alpha / amp]
     else:  # shelves: the cookbook's 2*sqrt(A)*alpha term
-        root = 2 * math.sqrt(amp) * alpha
+        root = 2 * np.sqrt(amp) * alpha
         sign = 1 if kind == "lowshelf" else -1
         b = [
             amp * ((amp + 1) - sign * (amp - 1) * cos_w0 + root),
@@ -142,4 +146,5 @@ def design_biquad(kind: str, freq_hz: float, samplerate: float, q: float = 0.707
             -sign * 2 * ((amp - 1) + sign * (amp + 1) * cos_w0),
             (amp + 1) + sign * (amp - 1) * cos_w0 - root,
         ]
-    return check_sos([b + a], f"{kind} biquad")
+    sos = np.stack(b + a, axis=-1)[:, None, :]
+    return sos / sos[..., 3:4]

@@ -60,7 +60,7 @@ class Effect:
         if cls.type_name and cls.type_name != "chain":
             REGISTRY[cls.type_name] = cls
     #: While a parameter ramps, blocks are processed in steps of this many frames, each with
-    #: coefficients updated (16 frames keep a resonant filter sweep as smooth as per-sample).
+    #: coefficients updated.
     ramp_step: ClassVar[int] = 16
 
     def __init__(self, **values: float) -> None:
@@ -133,7 +133,13 @@ class Effect:
         frames = x.shape[-1]
         if frames > self.spec.blocksize:
             return torch.cat([self.process(part).clone() for part in x.split(self.spec.blocksize, -1)], -1)
-        if frames > self.ramp_step and self.ramping:
+        if self.ramping:
+            return self._process_ramp(x)
+        return self._process_step(x)
+
+    def _process_ramp(self, x: torch.Tensor) -> torch.Tensor:
+        """One block while a parameter ramps: steps of ``ramp_step`` frames, each ``_update``d."""
+        if x.shape[-1] > self.ramp_step:
             return run_in_steps(self._process_step, x, self.ramp_step, self._stepped)
         return self._process_step(x)
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .effect import run_in_steps
-from .effects.sos_effect import SosEffect
+from .effects.sos_effect import SosEffect, step_lengths
 from .kernels.iir import SosFilter
 from .spec import ProcessSpec
 
@@ -31,7 +30,6 @@ class FusedSos:
         bounds = np.cumsum([0] + [2 * len(m.sections) for m in members])  # DF2T state columns
         self._slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
         self._active = True
-        self._stepped = torch.empty(spec.channels, spec.blocksize, device=spec.device, dtype=spec.dtype)
 
     def process(self, x: torch.Tensor) -> torch.Tensor:
         """One block through the run: fused when all members are plain, else member by member."""
@@ -47,30 +45,42 @@ class FusedSos:
         if not self._active:
             self._kernel.load_df2t_state(torch.cat([m.kernel.df2t_state() for m in self.members], dim=1))
             self._active = True
-        step = min(m.ramp_step for m in self.members)
-        if x.shape[-1] > step and any(m.ramping for m in self.members):
-            return run_in_steps(self._fused_step, x, step, self._stepped)
-        return self._fused_step(x)
-
-    def _fused_step(self, x: torch.Tensor) -> torch.Tensor:
-        for member in self.members:
-            member.advance(x.shape[-1])
+        if any(m.ramping for m in self.members):
+            return self._ramp(x)
         sections = [m.sections for m in self.members]
         if any(new is not old for new, old in zip(sections, self._applied)):
-            self._kernel.set_sos(np.vstack(sections), rebalance=not any(m.ramping for m in self.members))
+            self._kernel.set_sos(np.vstack(sections))
             self._applied = sections
         return self._kernel.process(x)
+
+    def _ramp(self, x: torch.Tensor) -> torch.Tensor:
+        """Every member designs its steps; the whole cascade runs them in one go."""
+        frames, step = x.shape[-1], SosEffect.ramp_step
+        steps = [m.ramp_sections(frames) if m.ramping else None for m in self.members]
+        count = len(step_lengths(frames, step))
+        full = [s if s is not None else np.broadcast_to(m.sections, (count,) + m.sections.shape) for s, m in zip(steps, self.members)]
+        self._applied = [m.sections for m in self.members]
+        return self._kernel.process_ramp(x, np.concatenate(full, axis=1), step)
 
     def reset(self) -> None:
         """Zero the fused state (members reset themselves)."""
         self._kernel.reset()
 
 
+def fusible(stage) -> bool:
+    """An SOS effect that designs whole ramps at once (``design_steps``) with the usual step."""
+    return (
+        isinstance(stage, SosEffect)
+        and type(stage).design_steps is not SosEffect.design_steps
+        and stage.ramp_step == SosEffect.ramp_step
+    )
+
+
 def fuse(stages: list, spec: ProcessSpec) -> list:
-    """Replace each run of two or more consecutive ``SosEffect`` stages by a ``FusedSos``."""
+    """Replace each run of two or more consecutive fusible SOS stages by a ``FusedSos``."""
     plan, run = [], []
     for stage in stages + [None]:
-        if isinstance(stage, SosEffect):
+        if fusible(stage):
             run.append(stage)
             continue
         if len(run) > 1:

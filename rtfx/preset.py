@@ -40,6 +40,12 @@ def construction_fields(cls: type[Effect]) -> list[str]:
     ]
 
 
+def _without_owner(error: Exception, kind: str) -> str:
+    """The message without the ``"<type>: "`` an effect puts first (the stage names it)."""
+    message = str(error)
+    return message.removeprefix(f"{kind}: ")
+
+
 def _stage(data, where: str, base_dir: Path) -> Effect:
     if not isinstance(data, dict):
         raise PresetError(f"{where}: must be an object with a \"type\", got {type(data).__name__}")
@@ -63,7 +69,7 @@ def _stage(data, where: str, base_dir: Path) -> Effect:
         try:
             effect = cls(**args)
         except (ValueError, TypeError) as error:
-            raise PresetError(f"{where} ({kind}): {error}") from None
+            raise PresetError(f"{where} ({kind}): {_without_owner(error, kind)}") from None
     else:
         known = ", ".join(["chain", *EFFECTS])
         raise PresetError(f"{where}: unknown type {kind!r} (known: {known})")
@@ -71,7 +77,7 @@ def _stage(data, where: str, base_dir: Path) -> Effect:
         if "mix" in data:
             effect.set("mix", data["mix"])
     except ValueError as error:
-        raise PresetError(f"{where} ({kind}): {error}") from None
+        raise PresetError(f"{where} ({kind}): {_without_owner(error, kind)}") from None
     bypass = data.get("bypass", False)
     if not isinstance(bypass, bool):
         raise PresetError(f"{where} ({kind}): field \"bypass\" must be true or false, got {bypass!r}")

@@ -83,7 +83,7 @@ def preset(*stages):
         (preset({"type": "biquad", "kind": "lowpass", "q": -1}), r"stage 0 \(biquad\): q = -1 is outside"),
         (preset({"type": "biquad", "kind": "lopass"}), r"stage 0 \(biquad\): kind = 'lopass'; choose one of"),
         (preset({"type": "iir", "family": "butter", "order": 0}), r"stage 0 \(iir\): order = 0"),
-        (preset({"type": "sos", "sos": [[1, 0, 0, 1, 0, 1.2]]}), r"stage 0 \(sos\): sos: section 0 is unstable"),
+        (preset({"type": "sos", "sos": [[1, 0, 0, 1, 0, 1.2]]}), r"stage 0 \(sos\): section 0 is unstable"),
         (preset({"type": "sos", "sos": [[1, 2, 3]]}), r"stage 0 \(sos\): sos must have shape"),
         (preset({"type": "fir", "file": "missing.npy"}), r"stage 0 \(fir\): file .*missing.npy' does not exist"),
         (preset({"type": "fir"}), r"stage 0 \(fir\): give exactly one of taps or file"),

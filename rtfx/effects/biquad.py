@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..design import RBJ_KINDS, check_frequency, design_biquad, q_from_bandwidth
+from ..design import RBJ_KINDS, biquad_sections, check_frequency, q_from_bandwidth
 from ..params import Param
 from ..spec import ProcessSpec
 from .sos_effect import SosEffect
@@ -43,10 +43,8 @@ class Biquad(SosEffect):
         check_frequency("freq_hz", self.get("freq_hz"), spec.samplerate)
         super()._prepare(spec)
 
-    def design(self) -> np.ndarray:
-        return design_biquad(
-            self.kind, self.value("freq_hz"), self.spec.samplerate, self.value("q"), self.value("gain_db")
-        )
+    def design_steps(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        return biquad_sections(self.kind, values["freq_hz"], self.spec.samplerate, values["q"], values["gain_db"])
 
     def _preset_fields(self) -> dict:
         return {"kind": self.kind}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..design import BAND_TYPES, FAMILIES, check_frequency, design_iir
+from ..zpk_design import IIRDesigner
 from ..params import Param
 from ..spec import ProcessSpec
 from .sos_effect import SosEffect
@@ -41,6 +42,7 @@ class IIR(SosEffect):
         super().__init__(**values)
         # Check everything that does not depend on the sample rate now, with a nominal rate.
         design_iir(family, btype, order, 1000.0, 48000.0, 2000.0, ripple_db, attenuation_db)
+        self._designer = IIRDesigner(family, btype, order, ripple_db, attenuation_db)
 
     def set(self, name: str, value: float) -> None:
         if name in ("cutoff_hz", "high_hz") and self.spec is not None:
@@ -48,18 +50,16 @@ class IIR(SosEffect):
         super().set(name, value)
 
     def _prepare(self, spec: ProcessSpec) -> None:
-        self._design_at(spec.samplerate, self.get("cutoff_hz"), self.get("high_hz"))
+        band = self.btype in ("bandpass", "bandstop")
+        design_iir(
+            self.family, self.btype, self.order, self.get("cutoff_hz"), spec.samplerate,
+            self.get("high_hz") if band else None, self.ripple_db, self.attenuation_db,
+        )  # checks the edges against this rate
         super()._prepare(spec)
 
-    def design(self) -> np.ndarray:
-        return self._design_at(self.spec.samplerate, self.value("cutoff_hz"), self.value("high_hz"))
-
-    def _design_at(self, samplerate: float, cutoff_hz: float, high_hz: float) -> np.ndarray:
+    def design_steps(self, values: dict[str, np.ndarray]) -> np.ndarray:
         band = self.btype in ("bandpass", "bandstop")
-        return design_iir(
-            self.family, self.btype, self.order, cutoff_hz, samplerate,
-            high_hz if band else None, self.ripple_db, self.attenuation_db,
-        )
+        return self._designer.sections(self.spec.samplerate, values["cutoff_hz"], values["high_hz"] if band else None)
 
     def _preset_fields(self) -> dict:
         fields = {"family": self.family, "btype": self.btype, "order": self.order}

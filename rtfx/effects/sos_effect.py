@@ -10,17 +10,34 @@ from ..kernels.sos import check_sos
 from ..spec import ProcessSpec
 
 
+def step_lengths(frames: int, step: int) -> list[int]:
+    """Lengths of the ramp steps that cover ``frames``: ``step`` each, the last one shorter."""
+    return [min(step, frames - start) for start in range(0, frames, step)]
+
+
 class SosEffect(Effect):
     """Base of every effect that is an SOS cascade (biquad, iir, sos).
 
-    Subclasses implement ``design() -> (N, 6) float64 sos`` from the current parameter values
-    (it may raise ``ValueError`` when called off the audio thread, e.g. in ``prepare``). The
-    number of sections must not depend on ramped parameters. ``Chain`` may fuse consecutive
-    SOS effects into one kernel; ``sections`` is what it reads.
+    Subclasses implement ``design_steps(values) -> (S, N, 6) float64 sos``: the design for S
+    sets of parameter values at once (``values`` maps each parameter name to an ``(S,)``
+    array). It may raise ``ValueError`` when called off the audio thread, e.g. in ``prepare``.
+    The number of sections must not depend on ramped parameters. While a parameter ramps, a
+    block is designed for every ``ramp_step`` frames in one call and filtered with the moving
+    coefficients in one go (``SosFilter.process_ramp``). ``Chain`` may fuse consecutive SOS
+    effects into one kernel; ``sections`` is what it reads.
     """
 
-    def design(self) -> np.ndarray:
+    #: Coefficients move every 4 frames while ramping: a resonant low-pass swept 300 Hz ->
+    #: 5 kHz in 30 ms is then as smooth as the same sweep done sample by sample (8: 1.2x the
+    #: largest sample step, 16: 1.6x; see tests/test_effects.py).
+    ramp_step = 4
+
+    def design_steps(self, values: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
+
+    def design(self) -> np.ndarray:
+        """Sections ``(N, 6)`` for the current parameter values."""
+        return self.design_steps({name: np.array([self.value(name)]) for name in self._smoothed})[0]
 
     def _prepare(self, spec: ProcessSpec) -> None:
         self.sections = self.design()
@@ -37,9 +54,32 @@ class SosEffect(Effect):
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         if self._applied is not self.sections:
-            self._kernel.set_sos(self.sections, rebalance=not self.ramping)
+            self._kernel.set_sos(self.sections)
             self._applied = self.sections
         return self._kernel.process(x)
+
+    def ramp_sections(self, frames: int) -> np.ndarray:
+        """Advance the parameters through the next ``frames`` and design every step.
+
+        Returns ``(S, N, 6)`` for S = ceil(frames / ramp_step); afterwards ``sections`` holds
+        the last step's design. Audio thread only.
+        """
+        lengths = step_lengths(frames, self.ramp_step)
+        values = {name: np.empty(len(lengths)) for name in self._smoothed}
+        for i, length in enumerate(lengths):
+            for name, smoothed in self._smoothed.items():
+                if name != "mix":
+                    smoothed.advance(length)
+                values[name][i] = smoothed.current
+        steps = self.design_steps(values)
+        self.sections = self._applied = steps[-1]
+        return steps
+
+    def _process_ramp(self, x: torch.Tensor) -> torch.Tensor:
+        if type(self).design_steps is SosEffect.design_steps:  # only design(): step by step
+            return super()._process_ramp(x)
+        steps = self.ramp_sections(x.shape[-1])
+        return self._mix(x, self._kernel.process_ramp(x, steps, self.ramp_step))
 
     @property
     def kernel(self) -> SosFilter:
@@ -62,8 +102,8 @@ class Sos(SosEffect):
         self._sos = check_sos(sos)
         super().__init__(**values)
 
-    def design(self) -> np.ndarray:
-        return self._sos
+    def design_steps(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        return np.broadcast_to(self._sos, (len(values["mix"]),) + self._sos.shape)
 
     def _preset_fields(self) -> dict:
         return {"sos": self._sos.tolist()}

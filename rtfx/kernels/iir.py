@@ -34,6 +34,7 @@ import scipy.signal
 import torch
 
 from .balance import balancing_transform
+from .ramp import block_matrices, in_basis, input_normal_basis
 from .sos import check_sos
 
 #: Longest block (in chunks) whose chunk-start states come from one precomputed matmul.
@@ -59,6 +60,26 @@ def block_matrix(sos: np.ndarray, frames: int) -> np.ndarray:
     y, zf = scipy.signal.sosfilt(sos, x, axis=-1, zi=zi)
     end_state = zf.transpose(1, 0, 2).reshape(probes, n_states)
     return np.hstack([end_state, y])
+
+
+def time_varying_scan(start: torch.Tensor, transitions: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """All states of ``s_{j+1} = s_j @ A_j + U_j`` for j < S, by a log-step scan.
+
+    Args:
+        start: ``s_0`` ``(channels, n)``; transitions: ``A_j`` ``(S, n, n)``; inputs: ``U_j``
+            ``(S, channels, n)``.
+    Returns:
+        ``(S, channels, n)``: ``s_1 .. s_S``. Each round composes every step with the one
+        ``d`` before it (``(A, U) o (A', U') = (A A', U A' + U')``), ``log2 S`` rounds in all.
+    """
+    maps, offsets = transitions.clone(), inputs.clone()
+    offsets[0] += start @ transitions[0]
+    reach = 1
+    while reach < maps.shape[0]:
+        offsets[reach:] = torch.baddbmm(offsets[reach:], offsets[:-reach], maps[reach:])
+        maps[reach:] = torch.bmm(maps[:-reach], maps[reach:])
+        reach *= 2
+    return offsets
 
 
 def default_chunk(max_block: int) -> int:
@@ -114,27 +135,33 @@ class SosFilter:
             self._starts_matrix = torch.empty(width, width, **f32)
             self._starts_in = torch.empty(channels, width, **f32)
         self._basis = self._basis_inv = None
+        self.sos = sos
         self.set_sos(sos)
 
     # -- coefficients --------------------------------------------------------------------
     def set_sos(self, sos, rebalance: bool = True) -> None:
         """Replace the coefficients (same number of sections); the state is kept.
 
-        ``rebalance=False`` keeps the current state basis (cheaper: use it for the steps of a
-        parameter ramp and rebalance at its end). Matrices are rebuilt lazily, the first time
-        a block needs them.
+        When the coefficients change, the state keeps its input-normal coordinates (see
+        ``ramp.py``: no jump or sweep can blow the state up). ``rebalance=False`` leaves the
+        state in that basis, skipping the balancing (cheaper for the steps of a ramp); the
+        next ``process`` rebalances. Matrices are rebuilt lazily, the first time a block needs
+        them. For coefficients that move within a block, ``process_ramp`` is faster.
         """
         sos = check_sos(sos)
         if sos.shape[0] != self.sections:
             raise ValueError(f"expected {self.sections} sections, got {sos.shape[0]}")
+        normal, normal_inv = input_normal_basis(np.stack([self.sos, sos]))
+        basis, inverse = balancing_transform(sos) if rebalance else (normal[1], normal_inv[1])
+        if self._basis is not None:  # move the state into the new basis
+            change = self._basis_inv
+            if not np.array_equal(sos, self.sos):
+                change = change @ normal[0] @ normal_inv[1]
+            self._state.copy_(self._state @ torch.from_numpy(change @ basis).to(self._state))
         self.sos = sos
+        self._basis, self._basis_inv = basis, inverse
         self._stale = set(self._matrices) | {"powers", "starts"}
-        if rebalance or self._basis is None:
-            basis, inverse = balancing_transform(sos)
-            if self._basis is not None:  # move the state into the new basis
-                change = torch.from_numpy(self._basis_inv @ basis).to(self._state)
-                self._state.copy_(self._state @ change)
-            self._basis, self._basis_inv = basis, inverse
+        self._ramped = not rebalance
 
     def _in_basis(self, matrix: np.ndarray) -> np.ndarray:
         """``diag(T^-1, I) M diag(T, I)``: the operator on ``[z, x]`` for ``z = s @ T``."""
@@ -215,6 +242,8 @@ class SosFilter:
         frames = x.shape[-1]
         if frames == 0:
             return x.clone()
+        if self._ramped:  # back to the balanced basis (exact: the coefficients stay)
+            self.set_sos(self.sos)
         whole = frames // self.chunk * self.chunk
         if whole == frames and frames == self.chunk:
             return self._piece(x, self.chunk)
@@ -228,6 +257,43 @@ class SosFilter:
                 pieces.append(self._piece(x[:, start : start + k], k))
                 start += k
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
+
+    def process_ramp(self, x: torch.Tensor, sos_steps: np.ndarray, step: int) -> torch.Tensor:
+        """Filter one block while the coefficients move; returns ``(channels, frames)``.
+
+        ``sos_steps`` ``(S, N, 6)``: set ``i`` applies to frames ``[i * step, (i + 1) * step)``
+        (S = ceil(frames / step)); the designs are trusted (no stability check). The state
+        keeps its input-normal coordinates across each change; afterwards the filter holds the
+        last set. The steps' zero-state responses are one batched matmul; only the state
+        hand-over runs step by step.
+        """
+        frames, n, channels = x.shape[-1], 2 * self.sections, self.channels
+        full, rest = divmod(frames, step)
+        normal, normal_inv = input_normal_basis(np.concatenate([self.sos[None], sos_steps]))
+        f32 = dict(device=self.device, dtype=torch.float32)
+        state = self._state @ torch.from_numpy(self._basis_inv @ normal[0]).to(**f32)
+        pieces = []
+        if full:
+            matrices = in_basis(block_matrices(sos_steps[:full], step), normal[1 : full + 1], normal_inv[1 : full + 1])
+            matrices = torch.from_numpy(matrices).to(**f32)
+            blocks = x[:, : full * step].reshape(channels, full, step).transpose(0, 1)
+            drive = torch.bmm(blocks, matrices[:, n:])  # (S, channels, n + step): zero-state
+            ends = time_varying_scan(state, matrices[:, :n, :n], drive[:, :, :n])
+            starts = torch.cat([state[None], ends[:-1]])
+            out = torch.baddbmm(drive[:, :, n:], starts, matrices[:, :n, n:])
+            pieces.append(out.transpose(0, 1).reshape(channels, full * step))
+            state = ends[-1]
+        if rest:
+            matrix = in_basis(block_matrices(sos_steps[full:], rest), normal[-1:], normal_inv[-1:])[0]
+            joined = torch.cat([state, x[:, full * step :]], dim=1) @ torch.from_numpy(matrix).to(**f32)
+            pieces.append(joined[:, n:])
+            state = joined[:, :n]
+        self._state.copy_(state)
+        self.sos = np.array(sos_steps[-1])
+        self._basis, self._basis_inv = normal[-1], normal_inv[-1]
+        self._stale = set(self._matrices) | {"powers", "starts"}
+        self._ramped = True
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
 
     def _piece(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """One matmul: ``[s', y] = [s, x] @ M_k``."""
