@@ -225,3 +225,19 @@ def test_any_rate_and_channel_count_streams_the_same_in_any_partition(type_name,
     reference = stream(make().process, x, 256)
     assert np.all(np.isfinite(reference)) and np.abs(reference).max() < 10
     assert rel_err(stream(make().process, x, "random", seed=4), reference) <= 1e-5
+
+
+@pytest.mark.parametrize("type_name", ["delay", "chorus", "flanger", "vibrato", "tremolo", "phaser"])
+def test_process_allocates_no_tensors_after_warm_up(type_name):
+    """Steady blocks of 256, 128, 64 and 16 frames, then the same while every parameter ramps."""
+    from test_drive import allocations
+
+    cls = rtfx.EFFECTS[type_name]
+    effect = cls(**cls.example_args).prepare(ProcessSpec(RATE, 256, 2))
+    blocks = [torch.randn(2, n) for n in (256, 128, 64, 16)]
+    for x in blocks:
+        effect.process(x)
+    assert allocations(effect, blocks) == []
+    for param in cls.params:
+        effect.set(param.name, 0.5 * (param.minimum + param.maximum))
+    assert allocations(effect, blocks) == []

@@ -87,11 +87,11 @@ class ModulatedDelay(Effect):
         f64 = dict(device=spec.device, dtype=torch.float64)
         f32 = dict(device=spec.device, dtype=spec.dtype)
         self._steps = torch.arange(block, **f64)
-        self._ramp_steps = torch.arange(1, block + 1, **f64)
+        self._steps_from_one = torch.arange(1, block + 1, **f64)
         self._ramps = torch.empty(2, block, **f64)
         self._positions = torch.empty(channels * self.voices * block, **f64)
         self._out = torch.empty(channels, block, **f32)
-        self._loop_in = torch.empty(channels, block, **f32)
+        self._loop_in = torch.empty(channels * block, **f32)  # viewed (channels, L): contiguous
         self._views: dict[int, tuple] = {}  # per block length, made on first use
         self._reset()
 
@@ -110,7 +110,7 @@ class ModulatedDelay(Effect):
         """``end``, or a ramp from just after ``start`` to ``end`` when they differ."""
         if start == end:
             return end
-        ramp = torch.mul(self._ramp_steps[:frames], (end - start) / frames, out=self._ramps[row, :frames])
+        ramp = torch.mul(self._steps_from_one[:frames], (end - start) / frames, out=self._ramps[row, :frames])
         return ramp.add_(start)
 
     def _block_views(self, frames: int) -> tuple:
@@ -168,7 +168,7 @@ class ModulatedDelay(Effect):
             end = min(begin + step, frames)
             wet = self._line.gather(index[:, begin:end], weights[:, begin:end], out[:, begin:end])
             gain = feedback if isinstance(feedback, float) else feedback[begin:end]
-            loop_in = torch.mul(wet, gain, out=self._loop_in[:, : end - begin])
+            loop_in = torch.mul(wet, gain, out=self._loop_in[: x.shape[0] * (end - begin)].view(-1, end - begin))
             self._line.write(loop_in.add_(x[:, begin:end]))
         return out
 
