@@ -15,7 +15,8 @@ from .theme import ACCENT, BAD, GOOD, TEXT_DIM, WARN
 
 STATS = (("p50", "dsp_p50_us", "{:.0f} µs"), ("p99", "dsp_p99_us", "{:.0f} µs"), ("max", "dsp_max_us", "{:.0f} µs"),
          ("deadline", "deadline_us", "{:.0f} µs"), ("load (p99)", "load_p99", "{:.1%}"),
-         ("xruns", "xruns", "{:.0f}"), ("deadline misses", "deadline_misses", "{:.0f}"), ("blocks", "blocks", "{:.0f}"))
+         ("xruns", "xruns", "{:.0f}"), ("deadline misses", "deadline_misses", "{:.0f}"), ("faults", "faults", "{:.0f}"),
+         ("blocks", "blocks", "{:.0f}"))
 
 
 class LatencyPanel(QWidget):
@@ -85,7 +86,7 @@ class LatencyPanel(QWidget):
             self.values[key].setText(fmt.format(meters[key]))
         load = meters["load_p99"]
         self.values["load_p99"].setStyleSheet(f"color: {GOOD if load < 0.5 else WARN if load < 0.85 else BAD};")
-        for key in ("xruns", "deadline_misses"):
+        for key in ("xruns", "deadline_misses", "faults"):
             self.values[key].setStyleSheet(f"color: {GOOD if meters[key] == 0 else BAD};")
 
     def clear(self) -> None:

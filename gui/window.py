@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         self.link.message.connect(self.show_error)
         self._last_blocks, self._last_progress = 0.0, time.monotonic()
         self._polls = 0
+        self._faults = 0.0
         self._build()
         self._menus()
         self.timer = QTimer(self)
@@ -394,6 +395,7 @@ class MainWindow(QMainWindow):
     def _on_started(self, info: dict) -> None:
         self.audio_bar.set_running(True, self.link.engine.meters()["round_trip_ms"] or None)
         self._last_blocks, self._last_progress = 0.0, time.monotonic()
+        self._faults = 0.0
         device = info["device"]
         source = Path(info["input_file"]).name if info.get("input_file") else "device input"
         self.statusBar().showMessage(
@@ -421,6 +423,10 @@ class MainWindow(QMainWindow):
         if self._polls % 2 == 0:  # plots at ~15 Hz
             self.spectrum.show_spectrum(engine.spectrum(), self.link.settings.samplerate)
             self.latency.show_meters(meters, engine.dsp_history())
+        if meters["faults"] > self._faults:
+            self.show_error(f"the chain failed on {meters['faults'] - self._faults:.0f} block(s) and output silence "
+                            "there (an effect raised, or produced NaN/Inf); check the last edit")
+        self._faults = meters["faults"]
         now = time.monotonic()
         if meters["blocks"] != self._last_blocks:
             self._last_blocks, self._last_progress = meters["blocks"], now

@@ -60,6 +60,7 @@ class LiveEngine:
     ) -> None:
         self.spec = ProcessSpec(samplerate, blocksize, channels, dsp)
         self.processor = BlockProcessor(chain, self.spec)
+        self._latest = self.processor.chain  # the chain edits go to (the newest handed over)
         self.meters = BlockMeters(samplerate, blocksize)
         self.recorder = recorder
         self.input_channels = [c - 1 for c in (input_channels or [1])]
@@ -82,6 +83,7 @@ class LiveEngine:
         self._steps = np.arange(1, blocksize + 1, dtype=np.float32)[:, None]
         self._thread_ready = False
         self.last_callback = 0.0  # time.monotonic() of the latest callback
+        self.block_counter: np.ndarray | None = None  # if set: [0] = blocks so far, per block
         self.stream = self._open(device)
         self._latency = self.stream.latency  # read once: PortAudio may hang on a dead device
 
@@ -130,13 +132,21 @@ class LiveEngine:
             self.recorder.close()
             self.recorder = None
 
+    @property
+    def latest_chain(self) -> Effect:
+        """The newest chain: the one playing, or one handed over and still fading in. Edits
+        (parameters, bypass) made right after ``replace_chain`` belong to it."""
+        return self._latest
+
     def set_parameter(self, stage: int, name: str, value: float) -> None:
-        """Set a parameter target of stage ``stage`` of the current chain (ramped, no click)."""
-        self.chain[stage].set(name, value)
+        """Set a parameter target of stage ``stage`` of the newest chain (ramped, no click)."""
+        self._latest[stage].set(name, value)
 
     def replace_chain(self, chain: Effect) -> None:
         """Prepare ``chain`` here, then crossfade to it at a block boundary (no dropout)."""
-        self._inbox.append(BlockProcessor(chain, self.spec))
+        processor = BlockProcessor(chain, self.spec)
+        self._latest = processor.chain
+        self._inbox.append(processor)
         while self._outbox:  # free what the audio thread handed back
             self._outbox.popleft()
 
@@ -184,6 +194,8 @@ class LiveEngine:
             self.meters.faults += 1
         self.last_callback = time.monotonic()
         self.meters.record(time.perf_counter_ns() - started, frames)
+        if self.block_counter is not None:  # e.g. shared memory: a watcher sees the stream move
+            self.block_counter[0] = self.meters.blocks
 
     def _read_input(self, indata, chain_in: np.ndarray) -> None:
         if self._input_audio is None:

@@ -17,6 +17,7 @@ times and a tuner's reading when the chain has a ``tuner`` stage.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import sys
 import time
 from dataclasses import asdict
@@ -31,7 +32,7 @@ from .session import RECENT_BLOCKS, LiveOptions
 METER_FIELDS = ("blocks", "dsp_p50_us", "dsp_p99_us", "dsp_max_us", "deadline_us", "load_p99",
                 "xruns", "deadline_misses", "faults", "round_trip_ms", "alive",
                 "channels", "updates", "tuner_hz", "tuner_clarity", "tuner_reference_hz")
-GIL_SWITCH_S = 0.00025  # the engine process's GIL switch interval (Python's default: 0.005)
+GIL_SWITCH_S = 0.00005  # the engine process's GIL switch interval (Python's default: 0.005)
 PUBLISH_S = 0.05  # meters are published this often
 MAX_CHANNELS = 8  # level meters kept for at most this many channels
 SPECTRUM_SIZE = 4096  # FFT length of the output spectrum (bins: SPECTRUM_SIZE // 2 + 1)
@@ -180,8 +181,10 @@ def _serve(conn, shm_name: str, options: dict, loop_input: bool = False) -> None
 
     # The audio thread shares this process's GIL with the loop below, which prepares new chains
     # (seconds of Python and torch work). By default a thread waiting for the GIL gets it after
-    # 5 ms, two 128-frame deadlines; ask for it back 20x sooner.
+    # 5 ms, two 128-frame deadlines; ask for it back 100x sooner (preparing a chain then
+    # takes longer, the audio thread waits less).
     sys.setswitchinterval(GIL_SWITCH_S)
+    _realtime_control_thread()
     shm = shared_memory.SharedMemory(name=shm_name)
     views = _views(shm.buf)
     meters = views["scalars"]
@@ -193,6 +196,7 @@ def _serve(conn, shm_name: str, options: dict, loop_input: bool = False) -> None
         shm.close()
         return
     engine.loop_input = loop_input
+    engine.block_counter = meters[:1]  # "blocks", written by the audio thread itself
     publisher = _Publisher(engine, views)
     engine.start()
     conn.send(("started", info))
@@ -209,7 +213,7 @@ def _serve(conn, shm_name: str, options: dict, loop_input: bool = False) -> None
                 if message[0] == "set":
                     engine.set_parameter(*message[1:])
                 elif message[0] == "bypass":
-                    engine.chain[message[1]].bypass = message[2]
+                    engine.latest_chain[message[1]].bypass = message[2]
                 elif message[0] == "chain":
                     engine.replace_chain(chain_from_preset(*message[1:]))
                 elif message[0] == "query":
@@ -229,6 +233,19 @@ def _serve(conn, shm_name: str, options: dict, loop_input: bool = False) -> None
     conn.send(("stopped", {**info, **engine.meters.summary(), "latency_ms": engine.latency_ms}))
     del views, meters, publisher
     shm.close()
+
+
+def _realtime_control_thread() -> None:
+    """Run this (control) thread at the lowest realtime priority, below the audio thread's.
+
+    While it holds the GIL (preparing a chain), the audio thread waits for it; on a busy
+    machine an ordinary-priority thread can be preempted right then, stalling the audio
+    thread behind other processes. Where realtime scheduling is not permitted, nothing changes.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(1))
+    except (OSError, AttributeError):
+        pass
 
 
 def _chain_state(chain) -> dict:
