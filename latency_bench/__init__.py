@@ -38,7 +38,7 @@ def run(cells, devices, blocks: int = 1000, warmup: int = 50, out_dir=None,
         throughput = offline.run(devices, offline_grid == "quick", offline_reps, offline_budget_s, log=log)
     settings = {"machine_name": name, "command": command, "devices": devices, "blocks": blocks,
                 "warmup": warmup, "budget_s": budget_s, "torch_threads": 1, "flush_denormal": True,
-                "samplerate": 48000, "offline_grid": offline_grid}
+                "samplerate": 48000, "offline_grid": offline_grid, "offline_budget_s": offline_budget_s}
     old = out_dir / "core.json"
     if keep_other_part and old.is_file():
         import json

@@ -29,6 +29,9 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds of timed blocks one implementation may spend in one cell; slower "
                          "ones get fewer blocks, said in the output (default 4; --quick 1)")
+    ap.add_argument("--offline-budget", type=float, default=None,
+                    help="seconds one implementation may take in one offline cell; predicted "
+                         "slower (from a 1 s probe): skipped, said in the output (default 15; --quick 5)")
     ap.add_argument("--only", choices=["latency", "offline"], default=None,
                     help="run one part; the other part of an existing core.json in the output "
                          "folder (same machine) is kept, so the two can run as separate commands")
@@ -53,7 +56,8 @@ def main(argv=None) -> int:
         grid = []
     doc, jpath, mpath = run(grid, devices, blocks, warmup, args.out, command=command.strip(),
                             log=sys.stderr, subdir="quick" if args.quick else "", budget_s=budget,
-                            offline_grid=offline_grid, keep_other_part=args.only is not None)
+                            offline_grid=offline_grid, offline_budget_s=args.offline_budget,
+                            keep_other_part=args.only is not None)
     print(mpath.read_text())
     print(f"wrote {jpath} and {mpath}", file=sys.stderr)
     try:

@@ -250,17 +250,26 @@ def plot_offline(doc: dict, path: Path) -> Path | None:
     for ax, (title, rs, key, xlabel) in zip(axes, panels):
         rs = sorted(rs, key=lambda r: r[key])
         names = _impl_names(rs)
+        names += [n for r in rs for n, e in r["impls"].items()
+                  if e.get("status") == "skipped" and n not in names]
         for name in names:
-            pts = [(r[key], r["impls"][name]["median_s"]) for r in rs if r["impls"].get(name, {}).get("status") == "ok"]
-            if pts:
-                st = _style(name)
-                lw = 2.4 if name.startswith("rtfx") else 1.0
-                label = "scipy lfilter (TorchFX's baseline)" if name == "lfilter" else st["label"]
-                ax.plot(*zip(*pts), "-", marker=st["marker"], color=st["color"], lw=lw, ms=7, label=label)
-            skipped = [r[key] for r in rs if r["impls"].get(name, {}).get("status") == "skipped"]
-            if skipped and pts:
-                ax.annotate(f"{_style(name)['label']}: over budget beyond", (pts[-1][0], pts[-1][1]),
-                            xytext=(4, 4), textcoords="offset points", fontsize=7.5, color=_style(name)["color"])
+            st = _style(name)
+            label = "scipy lfilter (TorchFX's baseline)" if name == "lfilter" else st["label"]
+            ok = [(r[key], r["impls"][name]) for r in rs if r["impls"].get(name, {}).get("status") == "ok"]
+            if ok:
+                ax.plot([x for x, _ in ok], [e["median_s"] for _, e in ok], "-", color=st["color"],
+                        lw=2.4 if name.startswith("rtfx") else 1.0, zorder=3)
+                for x, e in ok:
+                    ax.plot([x], [e["median_s"]], st["marker"], color=st["color"], ms=8,
+                            mfc="white" if _wrong(e) else st["color"], mew=1.6, label=label, zorder=4)
+            # not run (over the time budget): the probe's prediction, hollow, dotted
+            pred = [(r[key], r["impls"][name]["predicted_s"]) for r in rs
+                    if r["impls"].get(name, {}).get("status") == "skipped"]
+            if pred:
+                line = ([(ok[-1][0], ok[-1][1]["median_s"])] if ok else []) + pred
+                ax.plot(*zip(*line), ":", color=st["color"], lw=1.2, zorder=2)
+                ax.plot(*zip(*pred), st["marker"], color=st["color"], mfc="none", ms=8, alpha=0.6,
+                        label=None if ok else label, zorder=2)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xticks([r[key] for r in rs])
@@ -278,8 +287,10 @@ def plot_offline(doc: dict, path: Path) -> Path | None:
                fontsize=9, frameon=False)
     fig.suptitle("Offline throughput, TorchFX's paper setup (44.1 kHz noise, whole signal): lower is faster",
                  fontsize=13, fontweight="bold", y=0.985)
-    fig.text(0.5, 0.925, _machine_line(doc), ha="center", fontsize=9, color="#444")
-    fig.tight_layout(rect=(0, 0.12, 1, 0.93))
+    fig.text(0.5, 0.895, _machine_line(doc) + "\nwhite-filled marker: wrong output (error > "
+             f"{WRONG:g}); faint marker on a dotted line: not run, predicted from a 1 s probe "
+             "(over the time budget)", ha="center", fontsize=9, color="#444")
+    fig.tight_layout(rect=(0, 0.12, 1, 0.89))
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
