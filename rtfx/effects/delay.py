@@ -108,6 +108,7 @@ class Delay(Effect):
         self._feedback_ramp = torch.empty(spec.blocksize, **f32)
         self._fade_frames = max(1, round(FADE_MS * 1e-3 * spec.samplerate))
         self._chunk = chunk
+        self._views: dict[int, tuple] = {}  # buffer views by sub-block length, made on first use
         self._reset()
 
     def _reset(self) -> None:
@@ -142,23 +143,36 @@ class Delay(Effect):
             if fading:
                 step = min(step, self._fade_frames - self._faded)
             gain = feedback if isinstance(feedback, float) else feedback[done : done + step]
-            self._loop(x[:, done : done + step], self._echoes[:, done : done + step], fading, gain)
+            if step == frames:  # the whole block at once: no slicing
+                self._loop(x, self._buffers(frames)[0], fading, gain)
+            else:
+                self._loop(x[:, done : done + step], self._echoes[:, done : done + step], fading, gain)
             done += step
-        return self._echoes[:, :frames]
+        return self._buffers(frames)[0]
+
+    def _buffers(self, frames: int) -> tuple:
+        """Views ``[:, :frames]`` of the echoes, other head, low-passed and loop input buffers,
+        and ``[:frames]`` of the fade and its steps."""
+        views = self._views.get(frames)
+        if views is None:
+            views = self._views[frames] = (
+                self._echoes[:, :frames], self._other[:, :frames], self._filtered[:, :frames],
+                self._loop_in[:, :frames], self._fade[:frames], self._steps[:frames])
+        return views
 
     def _loop(self, x: torch.Tensor, wet: torch.Tensor, fading: bool, feedback) -> None:
         """One sub-block: read the head(s) into ``wet``, write input plus filtered feedback."""
         frames = x.shape[-1]
+        _, other, filtered, loop_in, fade, steps = self._buffers(frames)
         start = self._line.now
         self._line.read_fixed(start, self._head, frames, wet)
         if fading:
-            other = self._line.read_fixed(start, self._next_head, frames, self._other)
+            self._line.read_fixed(start, self._next_head, frames, other)
             begin, end = self._faded / self._fade_frames, (self._faded + frames) / self._fade_frames
-            fade = torch.mul(self._steps[:frames], (end - begin) / frames, out=self._fade[:frames])
+            torch.mul(steps, (end - begin) / frames, out=fade)
             wet.add_(other.sub_(wet).mul_(fade.add_(begin)))
             self._faded += frames
-        fed_back = self._lowpass.process(wet, self._filtered[:, :frames]).mul_(feedback)
-        loop_in = self._loop_in[:, :frames]
+        fed_back = self._lowpass.process(wet, filtered).mul_(feedback)
         if self.ping_pong:
             loop_in[1:].copy_(fed_back[:-1])
             torch.mean(x, dim=0, out=loop_in[0])

@@ -98,6 +98,7 @@ class DelayLine:
         # Views of the scratch by read length, made on first use (a view costs ~1.5 us).
         self._locate_views: dict[int, tuple] = {}
         self._gather_views: dict[int, tuple] = {}
+        self._fixed_taps: dict[float, tuple] = {}  # by delay, for ``read_fixed``
         self.now = self.history
 
     def reset(self) -> None:
@@ -128,16 +129,24 @@ class DelayLine:
             delay: in samples, ``>= min_delay`` behind anything not yet written.
             out: ``(channels, >= frames)`` buffer; returns its ``(channels, frames)`` view.
         """
-        position = start - delay
-        first = math.floor(position)
-        weights = tap_weights(self.interpolation, position - first)
-        first -= self.taps // 2 - 1
+        taps = self._fixed_taps.get(delay) or self._make_fixed_taps(delay)
         out = out[:, :frames]
-        taps = [(w, self.buffer[:, first + k : first + k + frames]) for k, w in enumerate(weights) if w != 0.0]
-        torch.mul(taps[0][1], taps[0][0], out=out)
-        for weight, tap in taps[1:]:
-            out.add_(tap, alpha=weight)
+        (first, weight), *rest = taps
+        torch.mul(self.buffer[:, start + first : start + first + frames], weight, out=out)
+        for offset, weight in rest:
+            out.add_(self.buffer[:, start + offset : start + offset + frames], alpha=weight)
         return out
+
+    def _make_fixed_taps(self, delay: float) -> tuple:
+        """``(offset from start, weight)`` of each nonzero tap of a read at ``delay``."""
+        first = math.floor(-delay)
+        weights = tap_weights(self.interpolation, -delay - first)
+        first -= self.taps // 2 - 1
+        taps = tuple((first + k, w) for k, w in enumerate(weights) if w != 0.0)
+        if len(self._fixed_taps) >= 8:  # a few delays in use at a time (crossfades)
+            self._fixed_taps.clear()
+        self._fixed_taps[delay] = taps
+        return taps
 
     def locate(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """First taps and tap weights for fractional buffer ``positions``.
