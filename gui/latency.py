@@ -80,7 +80,7 @@ class LatencyPanel(QWidget):
             self.curve.setData(np.arange(len(history_us)) - len(history_us), history_us * 1e-6)
         self.deadline_line.setValue(meters["deadline_us"] * 1e-6)
         self.p99_line.setValue(meters["dsp_p99_us"] * 1e-6)
-        top = max(meters["deadline_us"] * 1.15, float(history_us.max()) * 1.05 if len(history_us) else 0)
+        top = max(meters["deadline_us"] * 1.7, float(history_us.max()) * 1.05 if len(history_us) else 0)
         self.plot.setYRange(0, top * 1e-6, padding=0)
         for _, key, fmt in STATS:
             self.values[key].setText(fmt.format(meters[key]))
@@ -106,6 +106,10 @@ class LatencyPanel(QWidget):
         self.compare_result.setText(f"measuring the chain at {blocksize} frames on CPU and GPU…")
         self._future = self._pool.submit(compare_devices, preset, samplerate, blocksize, channels)
         self._timer.start(200)
+
+    @property
+    def measuring(self) -> bool:
+        return self._future is not None
 
     def _check_compare(self) -> None:
         if self._future is None or not self._future.done():

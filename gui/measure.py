@@ -1,5 +1,10 @@
 """CPU vs GPU on request: time the current chain block by block on each device, in a process
-of its own (niced), so the window and the engine's audio thread are not slowed by it."""
+of its own (niced), so the window and the engine's audio thread are not slowed by it.
+
+On CPU the cost is the thread's CPU time per block (what the chain costs, not counting the
+moments the OS gave the core to another process: the live engine runs meanwhile); on CUDA it
+is wall time, since the host waits for the GPU's result.
+"""
 from __future__ import annotations
 
 import os
@@ -11,7 +16,8 @@ import numpy as np
 def measure_chain(preset: dict, samplerate: int, blocksize: int, channels: int, device: str,
                   seconds: float = 1.0) -> dict:
     """Per-block time (us) of ``preset`` on ``device``, back to back on noise: p50/p99/max,
-    the deadline and the load at p99. Raises ``RuntimeError`` for a device that is missing."""
+    the deadline and the load at p99 (CPU: thread CPU time; CUDA: wall time). Raises
+    ``RuntimeError`` for a device that is missing."""
     import torch
 
     from rtfx.preset import chain_from_preset
@@ -26,11 +32,12 @@ def measure_chain(preset: dict, samplerate: int, blocksize: int, channels: int, 
     out = np.zeros_like(block)
     blocks = max(50, int(seconds * samplerate / blocksize))
     times = np.empty(blocks)
+    clock = time.thread_time_ns if device == "cpu" else time.perf_counter_ns
     with torch.inference_mode():
         for i in range(blocks):
-            started = time.perf_counter_ns()
+            started = clock()
             processor.process(block, out)  # copies the result to the host: includes the GPU's time
-            times[i] = (time.perf_counter_ns() - started) / 1e3
+            times[i] = (clock() - started) / 1e3
     deadline = blocksize / samplerate * 1e6
     p50, p99 = np.percentile(times, [50, 99])
     return {"device": device, "p50_us": float(p50), "p99_us": float(p99), "max_us": float(times.max()),
