@@ -58,6 +58,7 @@ class Chain(Effect):
     def _prepare(self, spec: ProcessSpec) -> None:
         for stage in self.stages:
             stage.prepare(spec)
+        self.latency = sum(stage.latency for stage in self.stages)
         self._plan = fuse(self.stages, spec) if self.fuse else list(self.stages)
 
     def _reset(self) -> None:

@@ -17,6 +17,7 @@ from typing import ClassVar
 
 import torch
 
+from .kernels.fixed_delay import FixedDelay
 from .params import Param, Smoothed
 from .spec import ProcessSpec
 
@@ -62,6 +63,10 @@ class Effect:
     #: While a parameter ramps, blocks are processed in steps of this many frames, each with
     #: coefficients updated.
     ramp_step: ClassVar[int] = 16
+    #: Frames by which the wet signal lags the input (look-ahead, oversampling filters); a
+    #: subclass sets it in ``__init__`` or ``_prepare``. The dry path is delayed to match, so mix and bypass
+    #: stay aligned (a bypassed effect keeps its latency: toggling never jumps in time).
+    latency: int = 0
 
     def __init__(self, **values: float) -> None:
         self._smoothed = {p.name: Smoothed(p) for p in self.params + (MIX,)}
@@ -108,6 +113,7 @@ class Effect:
         self._mixed = torch.empty(spec.channels, spec.blocksize, device=spec.device, dtype=spec.dtype)
         self._stepped = torch.empty_like(self._mixed)
         self._prepare(spec)
+        self._dry_delay = FixedDelay(spec.channels, self.latency, spec.blocksize, spec.device, spec.dtype) if self.latency else None
         self._update()
         return self
 
@@ -116,6 +122,8 @@ class Effect:
         self._snap()
         self._update()
         self._reset()
+        if self._dry_delay is not None:
+            self._dry_delay.reset()
 
     def _snap(self) -> None:
         for smoothed in self._smoothed.values():
@@ -172,6 +180,8 @@ class Effect:
     def _mix(self, dry: torch.Tensor, wet: torch.Tensor) -> torch.Tensor:
         """Blend dry and wet; the wet amount ramps (to 0 while bypassed) per sample."""
         frames = dry.shape[-1]
+        if self._dry_delay is not None:
+            dry = self._dry_delay.process(dry)
         start = self._wet.current
         self._wet.target = 0.0 if self.bypass else self.get("mix")
         self._wet.advance(frames)

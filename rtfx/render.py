@@ -21,6 +21,9 @@ def render(
 ) -> np.ndarray:
     """Stream ``audio`` through ``chain`` block by block; returns the output, same shape.
 
+    The output is aligned with the input: a chain with latency (look-ahead, oversampling) is
+    run ``chain.latency`` frames past the end and its first ``latency`` frames are dropped.
+
     Args:
         chain: effect or chain (prepared here for this rate, block size and channel count).
         audio: float32 ``(channels, frames)``.
@@ -34,7 +37,9 @@ def render(
     channels, frames = audio.shape
     spec = ProcessSpec(samplerate, blocksize, channels, device)
     processor = BlockProcessor(chain, spec)
-    interleaved = np.ascontiguousarray(audio.T, dtype=np.float32)
+    latency = chain.latency
+    interleaved = np.zeros((frames + latency, channels), dtype=np.float32)
+    interleaved[:frames] = audio.T
     out = np.zeros_like(interleaved)
     # The live engine's audio-thread settings: one intra-op thread (more gave 55 ms spikes),
     # denormals flushed (decaying tails cost 4x otherwise).
@@ -43,11 +48,11 @@ def render(
     torch.set_flush_denormal(True)
     try:
         with torch.inference_mode():
-            for start in range(0, frames, blocksize):
-                stop = min(start + blocksize, frames)
+            for start in range(0, frames + latency, blocksize):
+                stop = min(start + blocksize, frames + latency)
                 processor.process(interleaved[start:stop], out[start:stop])
                 if progress is not None:
-                    progress(stop - start)
+                    progress(min(stop, frames) - min(start, frames))
     finally:
         torch.set_num_threads(threads)
-    return np.ascontiguousarray(out.T)
+    return np.ascontiguousarray(out[latency:].T)

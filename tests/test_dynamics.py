@@ -190,7 +190,7 @@ def test_limiter_delays_quiet_signals_unchanged():
     t = np.arange(RATE // 4) / RATE
     x = 0.5 * np.stack([np.sin(2 * np.pi * 440 * t), np.cos(2 * np.pi * 440 * t)])
     limiter = build("limiter", lookahead_ms=2.0)
-    lag = limiter.latency_frames
+    lag = limiter.latency
     assert lag == round(0.002 * RATE)
     y = stream(limiter.process, x, [1, 7, 64, 200])
     np.testing.assert_allclose(y[:, lag:], x[:, :-lag], atol=1e-6)

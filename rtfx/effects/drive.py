@@ -12,8 +12,8 @@ default. Subtracting ``f(bias)`` keeps silence silent; the DC blocker removes th
 asymmetric shaper makes from a signal.
 
 Up/down sampling is ``rtfx.kernels.oversample.Oversampler``: linear phase, so the output is
-delayed by ``latency`` frames (82 for L = 2, 4, 8; 0 for L = 1). ``mix`` blends with the
-undelayed input, so with ``oversample > 1`` a mix below 1 combs slightly; keep it at 1.
+delayed by ``latency`` frames (82 for L = 2, 4, 8; 0 for L = 1); ``mix`` and bypass blend
+with the input delayed to match (``Effect.latency``).
 
 Aliasing, measured by ``tests/test_drive.py`` (a 5 kHz sine of peak 0.5 at 48 kHz, bias 0, tone
 20 kHz; the largest component that is not DC or a harmonic of 5 kHz, relative to the

@@ -12,7 +12,7 @@ from .gain import apply_gain, db_to_linear
 
 
 class Limiter(Effect):
-    """Look-ahead peak limiter (stereo-linked): a true ceiling, ``latency_frames`` of delay.
+    """Look-ahead peak limiter (stereo-linked): a true ceiling, ``latency`` frames of delay.
 
     The input is scaled by ``input_gain / ceiling``, limited to 1 (0 dB), and scaled back by the
     ceiling at the output. With look-ahead ``L`` frames, let ``r[m] = max(0, level_db[m])`` be
@@ -46,11 +46,11 @@ class Limiter(Effect):
             raise ValueError(f"limiter: lookahead_ms = {lookahead_ms!r} is outside the allowed range [0.1, 20] ms")
         self.lookahead_ms = float(lookahead_ms)
         #: Frames of delay the look-ahead adds (set by ``prepare``).
-        self.latency_frames = 0
+        self.latency = 0
         super().__init__(**values)
 
     def _prepare(self, spec: ProcessSpec) -> None:
-        lag = self.latency_frames = max(1, round(self.lookahead_ms * 1e-3 * spec.samplerate))
+        lag = self.latency = max(1, round(self.lookahead_ms * 1e-3 * spec.samplerate))
         frames, device = spec.blocksize, spec.device
         self._driven = torch.empty(spec.channels, frames, device=device)
         self._level = LinkedLevel(spec.channels, frames, device)
@@ -69,7 +69,7 @@ class Limiter(Effect):
 
     def _cut(self, n: int) -> tuple:
         """Views for an ``n``-frame block (made once per block length, see ``Views``)."""
-        lag = self.latency_frames
+        lag = self.latency
         lines = []
         for line in (self._needed[: lag + n], self._held[: lag + n], self._audio[:, : lag + n]):
             newest = line[..., n : n + lag]  # the next block's history
@@ -101,7 +101,7 @@ class Limiter(Effect):
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] == 0:  # nothing to do (and the scans need a last sample)
             return x
-        frames, lag = x.shape[-1], self.latency_frames
+        frames, lag = x.shape[-1], self.latency
         lines, driven, window, sums, sums_end, sums_start, average, delayed = self._buffers(frames)
         (needed, new_needed, *_), (held, new_held, *_), (_, new_audio, *_) = lines
         drive_start, ceiling_start = self._drive, self._ceiling_db

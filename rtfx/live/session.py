@@ -180,7 +180,7 @@ def run_demo(out=sys.stderr, seconds: float | None = None) -> dict:
     guitar DI is re-amped through the preset on it, and the recording and report are written
     to ``out/``.
     """
-    preset = ASSETS / "presets" / "guitar_demo.json"
+    preset = ASSETS / "presets" / "guitar_crunch.json"
     if has_audio_device():
         return run_live(LiveOptions(preset=preset, seconds=seconds), out)
     from .virtual import JackDummyServer
