@@ -11,7 +11,7 @@ import json
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
@@ -215,6 +215,3 @@ class EngineLink(QObject):
             self.failed.emit("the engine process stopped unexpectedly (device lost?)")
             return None
         return meters
-
-    def with_settings(self, **changes) -> StreamSettings:
-        return replace(self.settings or StreamSettings(), **changes)

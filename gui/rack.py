@@ -109,7 +109,6 @@ class SlotWidget(QWidget):
         layout.addWidget(self.mix_label)
         layout.addWidget(self.bypass)
         layout.addWidget(self.remove)
-        self.setEnabled(True)
         if stage.get("bypass"):
             self.title.setStyleSheet(f"font-weight: bold; color: {TEXT_DIM};")
 

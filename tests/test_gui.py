@@ -304,3 +304,25 @@ def test_cpu_vs_gpu_measured_on_request(qtbot, window):
     import torch
 
     assert ("CUDA</b>: p50" in text) if torch.cuda.is_available() else ("no CUDA GPU" in text)
+
+
+def test_palette_lists_every_registered_effect(window):
+    import rtfx
+
+    assert sorted(window.palette_view.type_names()) == sorted(rtfx.EFFECTS)
+
+
+def test_live_changes_tell_value_edits_from_structural_ones():
+    from gui.document import RackDocument, live_changes, new_stage
+
+    old = RackDocument([new_stage("gain"), {"type": "biquad", "kind": "lowpass", "freq_hz": 1000.0}])
+    values = old.copy()
+    values.stages[0]["gain_db"] = -6.0
+    values.stages[1]["bypass"] = True
+    values.stages[1]["mix"] = 0.5
+    assert live_changes(old, values) == [("set", 0, "gain_db", -6.0), ("set", 1, "mix", 0.5), ("bypass", 1, True)]
+    kind = old.copy()
+    kind.stages[1]["kind"] = "highpass"
+    assert live_changes(old, kind) is None  # a new effect: the chain is swapped
+    moved = RackDocument(old.stages[::-1])
+    assert live_changes(old, moved) is None
