@@ -93,6 +93,7 @@ class ModulatedDelay(Effect):
         self._out = torch.empty(channels, block, **f32)
         self._loop_in = torch.empty(channels * block, **f32)  # viewed (channels, L): contiguous
         self._views: dict[int, tuple] = {}  # per block length, made on first use
+        self._loop_views: dict[tuple[int, int], tuple] = {}  # per (block, sub-block) length
         self._reset()
 
     def _reset(self) -> None:
@@ -164,13 +165,23 @@ class ModulatedDelay(Effect):
         if start != feedback:
             feedback = self._linear_ramp(start, feedback, frames)
         index, weights = self._line.locate(positions)
-        for begin in range(0, frames, step):
-            end = min(begin + step, frames)
-            wet = self._line.gather(index[:, begin:end], weights[:, begin:end], out[:, begin:end])
+        pieces = self._loop_views.get((frames, step)) or self._make_loop_views(frames, step, index, weights, out)
+        for begin, end, piece_index, piece_weights, piece_out, loop_in in pieces:
+            wet = self._line.gather(piece_index, piece_weights, piece_out)
             gain = feedback if isinstance(feedback, float) else feedback[begin:end]
-            loop_in = torch.mul(wet, gain, out=self._loop_in[: x.shape[0] * (end - begin)].view(-1, end - begin))
-            self._line.write(loop_in.add_(x[:, begin:end]))
+            self._line.write(torch.mul(wet, gain, out=loop_in).add_(x[:, begin:end]))
         return out
+
+    def _make_loop_views(self, frames: int, step: int, index, weights, out) -> tuple:
+        """Per sub-block: bounds and views of the taps, weights, output and loop input (the
+        same buffers every block of this length)."""
+        channels = out.shape[0]
+        pieces = tuple(
+            (begin, end, index[:, begin:end], weights[:, begin:end], out[:, begin:end],
+             self._loop_in[: channels * (end - begin)].view(channels, end - begin))
+            for begin, end in ((b, min(b + step, frames)) for b in range(0, frames, step)))
+        self._loop_views[(frames, step)] = pieces
+        return pieces
 
     def _preset_fields(self) -> dict:
         fields = {"shape": self.shape, "interpolation": self.interpolation}
