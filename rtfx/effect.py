@@ -191,7 +191,7 @@ class Effect:
         if start == end == 0.0:
             return dry
         out = torch.sub(wet, dry, out=self._mixed[:, :frames])
-        return out.mul_(self._linear_ramp(start, end, frames)).add_(dry)
+        return out.mul_(end if start == end else self._linear_ramp(start, end, frames)).add_(dry)
 
     def _linear_ramp(self, start: float, end: float, frames: int) -> torch.Tensor:
         """``(frames,)`` values stepping linearly from just after ``start`` to ``end``.

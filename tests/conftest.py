@@ -41,3 +41,14 @@ def stream(process, x: np.ndarray, sizes, device="cpu", seed: int = 0) -> np.nda
 def rel_err(y: np.ndarray, ref: np.ndarray) -> float:
     """max |y - ref| / max |ref|."""
     return float(np.max(np.abs(y - ref)) / max(np.max(np.abs(ref)), 1e-30))
+
+
+def allocations(effect, blocks) -> list[tuple[str, int]]:
+    """Tensor allocations (name, bytes) made by ``effect.process`` over ``blocks``, beyond the
+    0-dim tensors torch wraps Python scalars in (4-8 bytes each)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        for x in blocks:
+            effect.process(x)
+    return [(e.name, e.cpu_memory_usage) for e in prof.events() if e.cpu_memory_usage > 8 and e.name != "aten::to"]

@@ -11,7 +11,7 @@ import torch
 from rtfx import EFFECTS, ProcessSpec
 from rtfx.kernels.oversample import Oversampler, halfband_taps, latency_frames
 
-from conftest import DEVICES, rel_err, stream
+from conftest import DEVICES, allocations, rel_err, stream
 
 RATE = 48000
 SHAPES = ("overdrive", "distortion", "fuzz")
@@ -235,17 +235,6 @@ def test_any_prepared_block_size_gives_the_same_output(name, blocksize):
     x = noise(1000)
     reference = stream(build(name).process, x, 256)
     assert rel_err(stream(build(name, blocksize=blocksize).process, x, blocksize), reference) <= 1e-5
-
-
-def allocations(effect, blocks) -> list[tuple[str, int]]:
-    """Tensor allocations (name, bytes) made by ``effect.process`` over ``blocks``, beyond the
-    0-dim tensors torch wraps Python scalars in (4-8 bytes each)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        for x in blocks:
-            effect.process(x)
-    return [(e.name, e.cpu_memory_usage) for e in prof.events() if e.cpu_memory_usage > 8 and e.name != "aten::to"]
 
 
 @pytest.mark.parametrize("name, args", [("overdrive", {"oversample": 1}), ("distortion", {"oversample": 8}),

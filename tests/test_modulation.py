@@ -17,7 +17,7 @@ from rtfx.kernels.allpass import allpass_coefficient
 from rtfx.kernels.delayline import COEFFS
 from rtfx.kernels.lfo import Lfo, lfo_values
 
-from conftest import DEVICES, rel_err, stream
+from conftest import DEVICES, allocations, rel_err, stream
 from test_delay import interpolate
 
 RATE = 48000
@@ -230,7 +230,6 @@ def test_any_rate_and_channel_count_streams_the_same_in_any_partition(type_name,
 @pytest.mark.parametrize("type_name", ["delay", "chorus", "flanger", "vibrato", "tremolo", "phaser"])
 def test_process_allocates_no_tensors_after_warm_up(type_name):
     """Steady blocks of 256, 128, 64 and 16 frames, then the same while every parameter ramps."""
-    from test_drive import allocations
 
     cls = rtfx.EFFECTS[type_name]
     effect = cls(**cls.example_args).prepare(ProcessSpec(RATE, 256, 2))

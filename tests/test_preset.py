@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import rtfx
+from rtfx.effects_doc import DOC_PATH, build_document
 from rtfx.preset_schema import SCHEMA_PATH, build_schema
 
 from conftest import rel_err, stream
@@ -25,6 +26,10 @@ def run(chain, x, blocksize=64):
 
 def test_schema_file_is_current():
     assert json.loads(SCHEMA_PATH.read_text()) == build_schema(), "run: python -m rtfx.preset_schema"
+
+
+def test_effects_reference_is_current():
+    assert DOC_PATH.read_text() == build_document(), "run: python -m rtfx.effects_doc"
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)

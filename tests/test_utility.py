@@ -11,7 +11,7 @@ import torch
 from rtfx import EFFECTS, ProcessSpec
 from rtfx.effects.utility import balance_gains, pan_gains
 
-from conftest import DEVICES, rel_err, stream
+from conftest import DEVICES, allocations, rel_err, stream
 
 RATE = 48000
 
@@ -146,7 +146,6 @@ def test_dc_blocker_response(cutoff_hz):
                                         ("dc_blocker", {})])
 def test_process_allocates_nothing(name, args):
     """Steady blocks, and for pan and balance a parameter ramp too (the matrix ramp)."""
-    from test_drive import allocations
 
     effect = build(name, **args)
     blocks = [torch.randn(2, n) for n in (256, 128, 64)]
