@@ -109,6 +109,14 @@ def test_line_lengths_are_whole_samples_at_rest():
     assert np.flatnonzero(np.any(h != 0, axis=0))[0] == shortest + round(2.0 * RATE / 1000)
 
 
+def test_line_lengths_settle_on_whole_samples_after_a_size_change():
+    effect = fdn(size=1.0)
+    effect.set("size", 0.5)
+    stream(effect.process, np.zeros((2, RATE)), 256)  # the ramp ends, the lines stay silent
+    h = impulse_response(effect, 0.1, sizes=[5, 64, 256])
+    assert np.flatnonzero(np.any(h != 0, axis=0))[0] == round(effect._base.min() * 0.5)
+
+
 def test_size_change_glides_without_blowing_up():
     effect = fdn(decay_s=5.0)
     x = np.random.default_rng(4).standard_normal((2, RATE)) * 0.2

@@ -27,10 +27,10 @@ REVERB_MIX = 0.25
 LINE_DELAYS_S = (0.025, 0.06)
 
 
-def samples(milliseconds: float, samplerate: float, settled: bool) -> float:
-    """A delay in samples: whole while settled, fractional while it moves."""
-    exact = milliseconds * 1e-3 * samplerate
-    return float(round(exact)) if settled else exact
+def predelay_samples(effect: Effect) -> float:
+    """The effect's pre-delay in samples: whole while settled, fractional while it glides."""
+    exact = effect.value("predelay_ms") * 1e-3 * effect.spec.samplerate
+    return float(round(exact)) if effect.value("predelay_ms") == effect.get("predelay_ms") else exact
 
 
 class FDNReverb(Effect):
@@ -82,16 +82,15 @@ class FDNReverb(Effect):
         largest = self._base.max() * self._smoothed["size"].param.maximum
         self._fdn = FeedbackDelayNetwork(h, inputs, largest, spec.blocksize, spec.device)
         self._predelay = PreDelay(spec.channels, MAX_PREDELAY_MS * 1e-3 * rate + 1, spec.blocksize, spec.device)
-        self._applied = None
 
     def _update(self) -> None:
         rate = self.spec.samplerate
         size = self.value("size")
         exact = self._base * size
-        self._line_delays = [float(d) for d in (np.round(exact) if size == self.get("size") else exact)]
-        self._predelay_samples = samples(self.value("predelay_ms"), rate, self.value("predelay_ms") == self.get("predelay_ms"))
+        delays = np.round(exact) if size == self.get("size") else exact  # whole samples at rest
+        self._fdn.set_delays(delays.tolist())
+        self._predelay.set_delay(predelay_samples(self))
         # Per-line gains: 60 dB per decay time at DC, per decay / 10**damping at Nyquist.
-        delays = np.array(self._line_delays)
         decay = self.value("decay_s")
         dc = 10 ** (-3 * delays / (rate * decay))
         nyquist = 10 ** (-3 * delays / (rate * decay * 10 ** -self.value("damping")))
@@ -108,13 +107,9 @@ class FDNReverb(Effect):
     def _reset(self) -> None:
         self._fdn.reset()
         self._predelay.reset()
-        self._applied = None
+        self._update()  # the delays as they are now, not moving from before the reset
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
-        start = self._applied or (self._line_delays, self._predelay_samples)
-        self._fdn.set_delays(start[0], self._line_delays)
-        self._predelay.set_delay(start[1], self._predelay_samples)
-        self._applied = (self._line_delays, self._predelay_samples)
         return self._fdn.process(self._predelay.process(x))
 
     def _preset_fields(self) -> dict:
@@ -166,11 +161,9 @@ class ConvolutionReverb(Convolution):
         self._cut = SosFilter(self.cuts(), spec.channels, spec.blocksize, spec.device)
         self._predelay = PreDelay(spec.channels, MAX_PREDELAY_MS * 1e-3 * spec.samplerate + 1,
                                   spec.blocksize, spec.device)
-        self._applied_predelay = None
 
     def _update(self) -> None:
-        rate = self.spec.samplerate
-        self._predelay_samples = samples(self.value("predelay_ms"), rate, self.value("predelay_ms") == self.get("predelay_ms"))
+        self._predelay.set_delay(predelay_samples(self))
         sections = self.cuts()
         if not np.array_equal(sections, self._cut.sos):
             self._cut.set_sos(sections)
@@ -179,11 +172,8 @@ class ConvolutionReverb(Convolution):
         super()._reset()
         self._cut.reset()
         self._predelay.reset()
-        self._applied_predelay = None
+        self._update()  # the pre-delay as it is now, not moving from before the reset
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
-        start = self._predelay_samples if self._applied_predelay is None else self._applied_predelay
-        self._predelay.set_delay(start, self._predelay_samples)
-        self._applied_predelay = self._predelay_samples
         wet = super()._process(self._predelay.process(x))
         return self._cut.process(wet)

@@ -205,14 +205,15 @@ class FeedbackDelayNetwork:
         max_delay: the longest line delay in samples. max_block: the longest ``process``
             call. device: torch device.
 
-    ``set_delays``, ``set_filters`` and ``set_output`` take effect at the next ``process``.
+    ``set_delays``, ``set_filters`` and ``set_output`` take effect at the next ``process``;
+    call each once before the first.
     Single-threaded use; ``process`` allocates nothing on the device.
     """
 
     def __init__(self, feedback: np.ndarray, inputs: np.ndarray, max_delay: float,
                  max_block: int, device) -> None:
         lines, channels = inputs.shape
-        self.lines, self.max_block = lines, max_block
+        self.lines = lines
         self.device = torch.device(device)
         f32 = dict(device=self.device, dtype=torch.float32)
         self._feedback = torch.tensor(feedback, **f32)
@@ -231,24 +232,25 @@ class FeedbackDelayNetwork:
         self._delays = torch.empty(lines, max_block, **f32)
         self._lags = torch.empty(lines, max_block, dtype=torch.long, device=self.device)
         self._lags_of = [self._lags[:, :k] for k in range(max_block + 1)]
-        self._fixed = self._moving = None
-        self.set_delays([1.0] * lines, [1.0] * lines)
+        self._fixed = self._previous = None  # set_delays before the first process
 
     # -- settings (before a call) --------------------------------------------------------
-    def set_delays(self, start: list[float], end: list[float]) -> None:
-        """Delays in samples at the start and end of the next call (each >= 1)."""
+    def set_delays(self, delays: list[float]) -> None:
+        """Line delays in samples (>= 1) at the end of the next call; they move linearly from
+        the previous call's (none before the first call after construction or ``reset``)."""
+        start, end = self._previous or delays, list(delays)
+        self._previous = end
         self._shortest = int(min(min(start), min(end)))
-        if start == end and all(d == int(d) for d in end):
-            if self._fixed != end:
-                lags = self._delay_lines._offsets - torch.tensor(end, device=self.device).long()[:, None]
-                self._lags.copy_(lags)
-                self._fixed = list(end)
-            self._moving = None
-        else:
-            self._delay_start.copy_(torch.tensor(start, dtype=torch.float64)[:, None])
-            self._delay_slope.copy_(torch.tensor(end, dtype=torch.float64)[:, None]
-                                    - self._delay_start.double())
-            self._moving, self._fixed = (start, end), None
+        self._moving = start != end or any(d != int(d) for d in end)
+        if self._moving:
+            first = np.array(start, dtype=np.float64)
+            self._delay_start.copy_(torch.from_numpy(first)[:, None])
+            self._delay_slope.copy_(torch.from_numpy(np.array(end) - first)[:, None])
+            self._fixed = None
+        elif self._fixed != end:
+            whole = torch.from_numpy(np.array(end, dtype=np.int64)).to(self.device)
+            self._lags.copy_(self._delay_lines._offsets - whole[:, None])
+            self._fixed = end
 
     def set_filters(self, scale: np.ndarray, pole: np.ndarray) -> None:
         """Per-line one-pole ``y[t] = scale r[t] + pole y[t-1]`` (``0 <= pole < 1``)."""
@@ -265,17 +267,20 @@ class FeedbackDelayNetwork:
         n = x.shape[-1]
         step = max(1, min(n, self._shortest))
         if step >= n:
-            return self._sub_block(x, 0, n, self._outs[n])
-        for start in range(0, n, step):
-            k = min(step, n - start)
-            self._sub_block(x[:, start : start + k], start, n, self._out[:, start : start + k])
+            self._sub_block(x, 0, n, self._outs[n])
+        else:
+            for start in range(0, n, step):
+                k = min(step, n - start)
+                self._sub_block(x[:, start : start + k], start, n, self._out[:, start : start + k])
+        if self._moving:  # the delays stay where this call left them
+            self.set_delays(self._previous)
         return self._outs[n]
 
     def _sub_block(self, x: torch.Tensor, start: int, n: int, out: torch.Tensor) -> torch.Tensor:
         k = x.shape[-1]
         lines, t0 = self._delay_lines, self._delay_lines.head
         read = self._damping.input(k)
-        if self._moving is None:
+        if not self._moving:
             lines.read_fixed(t0, self._lags_of[k], read)
         else:  # delay at sample j of the call: start + (end - start) (j + 1) / n
             delays = torch.addcmul(self._delay_start, self._delay_slope, self._steps[start : start + k],
@@ -290,6 +295,7 @@ class FeedbackDelayNetwork:
         """Silence the lines and the filters' memories; keep delays and coefficients."""
         self._delay_lines.reset()
         self._damping.reset()
+        self._previous = None
 
 
 class PreDelay:
@@ -309,8 +315,10 @@ class PreDelay:
         self._steps = torch.arange(1, max_block + 1, **f32)
         self._start = self._end = self._fixed = None
 
-    def set_delay(self, start: float, end: float) -> None:
-        """Delay in samples (>= 0) at the start and at the end of the next block."""
+    def set_delay(self, delay: float) -> None:
+        """Delay in samples (>= 0) at the end of the next block; it moves linearly from the
+        previous block's (none before the first block after construction or ``reset``)."""
+        start, end = (delay if self._end is None else self._end), delay
         if start == end == int(end) and self._fixed != end:
             self._lags.copy_(self._lines._offsets - int(end))
             self._fixed = end
@@ -329,7 +337,10 @@ class PreDelay:
             return self._lines.read_fixed(t0, self._lags[:, :n], out)
         steps = self._steps[:n].expand(out.shape)
         delays = torch.mul(steps, (self._end - self._start) / n, out=self._delays[:, :n])
-        return self._lines.read_moving(t0, delays.add_(self._start), out)
+        self._lines.read_moving(t0, delays.add_(self._start), out)
+        self.set_delay(self._end)  # the delay stays where this block left it
+        return out
 
     def reset(self) -> None:
         self._lines.reset()
+        self._end = None
