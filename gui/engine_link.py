@@ -62,7 +62,7 @@ class EngineLink(QObject):
         self.engine: EngineProcess | None = None
         self.settings: StreamSettings | None = None
         self.starting = False
-        self._server = None  # JackDummyServer while the virtual device is in use
+        self._server = None  # VirtualDevice while the virtual device is in use
         self._server_key = None
         self._sent: RackDocument | None = None  # what the engine plays (as last sent)
         self._pending: RackDocument | None = None  # edits made while starting
@@ -127,11 +127,11 @@ class EngineLink(QObject):
             self._server.stop()
             self._server = None
         if settings.virtual and self._server is None:
-            from rtfx.live.virtual import JackDummyServer
+            from .virtual_device import VirtualDevice
 
-            self._server = JackDummyServer(samplerate=settings.samplerate, period=settings.blocksize)
-            self._server.start()
-            self._server_key = key
+            server = VirtualDevice(samplerate=settings.samplerate, period=settings.blocksize)
+            server.start()
+            self._server, self._server_key = server, key
 
     def _on_start_done(self, engine, info) -> None:
         self.starting = False
@@ -154,6 +154,18 @@ class EngineLink(QObject):
         report = engine.stop() or {}
         self.stopped.emit(report)
         return report
+
+    def abandon(self) -> None:
+        """The device is gone: end the engine at once (its stream cannot be stopped cleanly)
+        and drop the virtual server, so the next start begins afresh."""
+        engine, self.engine = self.engine, None
+        self._settings_due.clear()
+        self._swap_due = None
+        if engine is not None:
+            engine.kill()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
 
     def shutdown(self) -> None:
         """Stop streaming and the virtual server (window closing); waits for a start in

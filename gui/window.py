@@ -28,8 +28,7 @@ from .rack import Palette, ParamPanel, RackView
 PRESETS = ASSETS / "presets"
 DEFAULT_PRESET = PRESETS / "guitar_demo.json"
 POLL_MS = 33  # meters refresh (~30 Hz)
-STALL_SECONDS = 8.0  # no new blocks for this long while streaming: the device is gone (the
-# meters pause while the engine prepares a new chain: a long convolution takes seconds)
+STALL_SECONDS = 3.0  # no new blocks for this long while streaming: the device is gone
 MERGE_SECONDS = 1.5  # knob moves of one parameter closer than this are one undo step
 
 
@@ -431,7 +430,9 @@ class MainWindow(QMainWindow):
         if meters["blocks"] != self._last_blocks:
             self._last_blocks, self._last_progress = meters["blocks"], now
         elif now - self._last_progress > STALL_SECONDS:
-            self.stop_stream()
+            self.link.abandon()
+            self.audio_bar.set_running(False)
+            self.latency.clear()
             self.show_error("the audio device stopped delivering blocks (disconnected?); the stream was stopped")
 
     def compare_devices(self) -> None:

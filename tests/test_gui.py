@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -326,3 +327,13 @@ def test_live_changes_tell_value_edits_from_structural_ones():
     assert live_changes(old, kind) is None  # a new effect: the chain is swapped
     moved = RackDocument(old.stages[::-1])
     assert live_changes(old, moved) is None
+
+
+def test_a_lost_device_is_reported_and_the_window_lives_on(qtbot, window):
+    """Last in the file: the virtual device's server is killed under the running stream."""
+    os.kill(window.link._server.jackd_pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: not window.link.running, timeout=15000)
+    assert "stopped delivering blocks" in window.errors[-1]
+    assert window.audio_bar.start.text() == "Start" and window.audio_bar.block.isEnabled()
+    window.add_effect("gain")  # the window still works: edits go to the document
+    assert window.document.stages[-1]["type"] == "gain" or window.document.stages[window.selected]["type"] == "gain"

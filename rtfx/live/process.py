@@ -163,6 +163,13 @@ class EngineProcess:
         self._received = [m for m in self._received if m[0] != "stopped"]
         return reports[0] if reports else None
 
+    def kill(self) -> None:
+        """End the engine at once, without its report: for a device that vanished, where
+        PortAudio's teardown would hang (see ``LiveEngine.abandon``)."""
+        if self._process.is_alive():
+            self._process.kill()
+        self.close()
+
     def close(self) -> None:
         """End the process (if still there) and free the shared memory."""
         self._views = self._meters = None  # views into the block must go before it closes
