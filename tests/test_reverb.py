@@ -7,6 +7,7 @@ import scipy.signal
 
 from rtfx import ProcessSpec
 from rtfx.effects.reverb import IR_DIR, ConvolutionReverb, FDNReverb
+from rtfx.kernels.fdn import PreDelay
 
 from conftest import DEVICES, partition, rel_err, stream
 
@@ -80,6 +81,20 @@ def test_predelay_delays_the_wet_signal_exactly(cls, predelay_ms):
     shift = round(predelay_ms * RATE / 1000)
     assert np.all(delayed[:, :shift] == 0)
     assert rel_err(delayed[:, shift:], undelayed[:, :-shift]) <= 1e-6
+
+
+def test_predelay_change_crossfades_between_the_two_delays():
+    delay = PreDelay(channels=2, max_delay=100, max_block=64, fade=40, device="cpu")
+    delay.set_delay(10)
+    x = np.random.default_rng(7).standard_normal((2, 400))
+    first = stream(delay.process, x[:, :200], 64)
+    delay.set_delay(50)
+    second = stream(delay.process, x[:, 200:], [7, 64])
+    y, t = np.concatenate([first, second], axis=-1), np.arange(200, 400)
+    weight = np.minimum((t - 199) / 40, 1.0)
+    expected = (1 - weight) * x[:, t - 10] + weight * x[:, t - 50]
+    np.testing.assert_allclose(y[:, 200:], expected, atol=1e-6)
+    np.testing.assert_array_equal(y[:, 10:200], x[:, :190].astype(np.float32))
 
 
 def correlation(h: np.ndarray) -> float:

@@ -20,17 +20,24 @@ from .eq import clamp_below_nyquist
 
 IR_DIR = Path(__file__).resolve().parents[2] / "assets" / "ir"
 MAX_PREDELAY_MS = 250.0
-PREDELAY = Param("predelay_ms", "ms", 0.0, MAX_PREDELAY_MS, 10.0, ramp_ms=100.0,
-                 doc="delay before the reverb starts (a change glides, like tape)")
+PREDELAY = Param("predelay_ms", "ms", 0.0, MAX_PREDELAY_MS, 10.0, ramp_ms=0.0,
+                 doc="delay before the reverb starts (a change crossfades)")
+PREDELAY_FADE_MS = 50.0
 REVERB_MIX = 0.25
 #: Line delays at size 1, in seconds: spread log-evenly over this range, then made prime.
 LINE_DELAYS_S = (0.025, 0.06)
 
 
-def predelay_samples(effect: Effect) -> float:
-    """The effect's pre-delay in samples: whole while settled, fractional while it glides."""
-    exact = effect.value("predelay_ms") * 1e-3 * effect.spec.samplerate
-    return float(round(exact)) if effect.value("predelay_ms") == effect.get("predelay_ms") else exact
+def make_predelay(spec: ProcessSpec) -> PreDelay:
+    """The pre-delay line of a reverb prepared for ``spec``."""
+    rate = spec.samplerate
+    return PreDelay(spec.channels, round(MAX_PREDELAY_MS * 1e-3 * rate), spec.blocksize,
+                    round(PREDELAY_FADE_MS * 1e-3 * rate), spec.device)
+
+
+def predelay_samples(effect: Effect) -> int:
+    """The effect's pre-delay in whole samples."""
+    return round(effect.value("predelay_ms") * 1e-3 * effect.spec.samplerate)
 
 
 class FDNReverb(Effect):
@@ -81,7 +88,7 @@ class FDNReverb(Effect):
         self._taps = h[(rows + 1) % n] * np.sqrt(n)  # (channels, lines): a row of +-1 per output
         largest = self._base.max() * self._smoothed["size"].param.maximum
         self._fdn = FeedbackDelayNetwork(h, inputs, largest, spec.blocksize, spec.device)
-        self._predelay = PreDelay(spec.channels, MAX_PREDELAY_MS * 1e-3 * rate + 1, spec.blocksize, spec.device)
+        self._predelay = make_predelay(spec)
 
     def _update(self) -> None:
         rate = self.spec.samplerate
@@ -159,8 +166,7 @@ class ConvolutionReverb(Convolution):
     def _prepare(self, spec: ProcessSpec) -> None:
         super()._prepare(spec)
         self._cut = SosFilter(self.cuts(), spec.channels, spec.blocksize, spec.device)
-        self._predelay = PreDelay(spec.channels, MAX_PREDELAY_MS * 1e-3 * spec.samplerate + 1,
-                                  spec.blocksize, spec.device)
+        self._predelay = make_predelay(spec)
 
     def _update(self) -> None:
         self._predelay.set_delay(predelay_samples(self))

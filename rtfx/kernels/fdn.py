@@ -78,6 +78,16 @@ class DelayLines:
             self.ring[:, : k - first].copy_(x[:, first:])
         self.head += k
 
+    def read_whole(self, t0: int, delay: int, out: torch.Tensor) -> torch.Tensor:
+        """Read one whole-sample ``delay`` on every row into ``out`` ``(rows, k)``; returns a
+        view of the ring instead when the stretch does not wrap around (no copy)."""
+        k = out.shape[-1]
+        first = (t0 - delay) % self.length
+        if first + k <= self.length:
+            return self.ring[:, first : first + k]
+        index = torch.add(self._offsets[:, :k], first, out=self._indices[k]).remainder_(self.length)
+        return torch.gather(self.ring, 1, index, out=out)
+
     def read_fixed(self, t0: int, lags: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Read whole-sample delays: ``lags`` ``(rows, k)`` holds ``j - delay`` (long); ``out``
         ``(rows, k)`` receives sample ``t0 + j - delay`` of each row."""
@@ -299,48 +309,48 @@ class FeedbackDelayNetwork:
 
 
 class PreDelay:
-    """A delay of the same (possibly moving) length on every channel; see ``DelayLines``.
+    """A whole-sample delay on every channel; a change crossfades from the old delay to the new
+    one (no pitch glide, no click).
 
     Args:
         channels: rows of the blocks. max_delay: the longest delay in samples. max_block:
-            the longest block. device: torch device.
+            the longest block. fade: crossfade length in samples. device: torch device.
     """
 
-    def __init__(self, channels: int, max_delay: float, max_block: int, device) -> None:
+    def __init__(self, channels: int, max_delay: int, max_block: int, fade: int, device) -> None:
         self._lines = DelayLines(channels, max_delay, max_block, device)
         f32 = dict(device=device, dtype=torch.float32)
-        self._out = torch.empty(channels, max_block, **f32)
-        self._lags = torch.empty(channels, max_block, dtype=torch.long, device=device)
-        self._delays = torch.empty(channels, max_block, **f32)
+        self._old = torch.empty(channels, max_block, **f32)
+        self._new = torch.empty(channels, max_block, **f32)
+        self._weights = torch.empty(max_block, **f32)
         self._steps = torch.arange(1, max_block + 1, **f32)
-        self._start = self._end = self._fixed = None
+        self._fade = max(1, int(fade))
+        self._delay = self._target = None
+        self._faded = 0  # frames of the crossfade done; equal to _fade when none is running
 
-    def set_delay(self, delay: float) -> None:
-        """Delay in samples (>= 0) at the end of the next block; it moves linearly from the
-        previous block's (none before the first block after construction or ``reset``)."""
-        start, end = (delay if self._end is None else self._end), delay
-        if start == end == int(end) and self._fixed != end:
-            self._lags.copy_(self._lines._offsets - int(end))
-            self._fixed = end
-        self._start, self._end = start, end
+    def set_delay(self, delay: int) -> None:
+        """The delay in samples (>= 0). Taken at once before the first block (and after
+        ``reset``); later, crossfaded to, one crossfade at a time."""
+        self._target = int(delay)
+        if self._delay is None:
+            self._delay, self._faded = self._target, self._fade
 
     def process(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` ``(channels, n)`` delayed; a view into an internal buffer (valid until the
-        next call)."""
+        """``x`` ``(channels, n)`` delayed; a view into a buffer (valid until the next call)."""
         n = x.shape[-1]
         self._lines.write(x)
-        t0, out = self._lines.head - n, self._out[:, :n]
-        if self._start == self._end == int(self._end):
-            first = (t0 - int(self._end)) % self._lines.length
-            if first + n <= self._lines.length:  # one stretch of the ring: a view, no copy
-                return self._lines.ring[:, first : first + n]
-            return self._lines.read_fixed(t0, self._lags[:, :n], out)
-        steps = self._steps[:n].expand(out.shape)
-        delays = torch.mul(steps, (self._end - self._start) / n, out=self._delays[:, :n])
-        self._lines.read_moving(t0, delays.add_(self._start), out)
-        self.set_delay(self._end)  # the delay stays where this block left it
-        return out
+        t0 = self._lines.head - n
+        if self._faded == self._fade and self._target != self._delay:
+            self._old_delay, self._delay, self._faded = self._delay, self._target, 0
+        new = self._lines.read_whole(t0, self._delay, self._new[:, :n])
+        if self._faded == self._fade:
+            return new
+        old = self._lines.read_whole(t0, self._old_delay, self._old[:, :n])
+        weights = torch.add(self._steps[:n], self._faded, out=self._weights[:n])
+        weights.mul_(1.0 / self._fade).clamp_(max=1.0)
+        self._faded = min(self._fade, self._faded + n)
+        return torch.lerp(old, new, weights, out=self._old[:, :n])
 
     def reset(self) -> None:
         self._lines.reset()
-        self._end = None
+        self._delay = None
