@@ -43,7 +43,8 @@ def predelay_samples(effect: Effect) -> int:
 class FDNReverb(Effect):
     """Algorithmic reverb: a feedback delay network of 8 or 16 lines.
 
-    Lines of mutually prime lengths (25-60 ms times ``size``) feed each other through an
+    Lines of 25-60 ms times ``size`` (distinct primes in samples at size 1, so their echoes
+    rarely coincide; rounded products of those at other sizes) feed each other through an
     orthonormal Hadamard matrix. Each line ends in a one-pole low-pass with gain, set so that
     every line decays by 60 dB in ``decay_s`` at low frequencies and in ``decay_s / 10 **
     damping`` at Nyquist (Jot's absorptive delay lines). Each output channel taps the lines
@@ -56,7 +57,8 @@ class FDNReverb(Effect):
 
     Args:
         lines: 8 or 16 (construction field).
-        size, decay_s, damping, predelay_ms, width: parameters (ramped); mix defaults to 0.25.
+        size, decay_s, damping, width: parameters (ramped); predelay_ms: parameter (a change
+            crossfades over 50 ms); mix defaults to 0.25.
     """
 
     type_name = "fdn_reverb"
@@ -133,7 +135,8 @@ class ConvolutionReverb(Convolution):
 
     Args:
         taps, file, normalize: as for ``Convolution``.
-        gain_db, predelay_ms, low_cut_hz, high_cut_hz: parameters (ramped); mix defaults to 0.25.
+        gain_db, low_cut_hz, high_cut_hz: parameters (ramped); predelay_ms: parameter (a
+            change crossfades over 50 ms); mix defaults to 0.25.
     """
 
     type_name = "convolution_reverb"
