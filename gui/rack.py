@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtCore import QMimeData, Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QAbstractItemView, QComboBox, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
     QPushButton, QScrollArea, QSlider, QSpinBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
@@ -22,6 +22,7 @@ from .document import RackDocument, stage_title, stage_value
 from .knob import ParamControl
 from .theme import TEXT_DIM
 
+EFFECT_MIME = "application/x-rtfx-effect"  # a palette entry being dragged: its type name
 CATEGORY_ORDER = ("utility", "dynamics", "eq", "filter", "drive", "cabinet", "time", "modulation",
                   "reverb", "analysis", "neural")
 
@@ -31,13 +32,16 @@ def _first_line(cls) -> str:
 
 
 class Palette(QTreeWidget):
-    """Every registered effect type, grouped by category; double-click or Enter adds one."""
+    """Every registered effect type, grouped by category; double-click, Enter or a drag into
+    the rack adds one."""
 
     add_requested = pyqtSignal(str)  # type name
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setHeaderHidden(True)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.setIndentation(12)
         groups: dict[str, list[str]] = defaultdict(list)
         for name, cls in rtfx.EFFECTS.items():
@@ -66,6 +70,13 @@ class Palette(QTreeWidget):
     def selected_type(self) -> str | None:
         item = self.currentItem()
         return item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def mimeData(self, items) -> QMimeData:
+        data = QMimeData()
+        name = items[0].data(0, Qt.ItemDataRole.UserRole) if items else None
+        if name:
+            data.setData(EFFECT_MIME, name.encode())
+        return data
 
     def _activated(self, item: QTreeWidgetItem) -> None:
         name = item.data(0, Qt.ItemDataRole.UserRole)
@@ -117,6 +128,7 @@ class RackView(QListWidget):
     """The chain as a vertical list of slots; drag a slot to move it."""
 
     reordered = pyqtSignal(list)  # new order: old indices
+    insert_requested = pyqtSignal(str, int)  # type name dropped from the palette, at this row
     remove_requested = pyqtSignal(int)
     bypass_toggled = pyqtSignal(int, bool)
     mix_changed = pyqtSignal(int, float)
@@ -164,7 +176,24 @@ class RackView(QListWidget):
         item = self.item(index)
         return self.itemWidget(item) if item is not None else None
 
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasFormat(EFFECT_MIME):
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event) -> None:
+        if event.mimeData().hasFormat(EFFECT_MIME):
+            event.acceptProposedAction()
+        else:
+            super().dragMoveEvent(event)
+
     def dropEvent(self, event) -> None:
+        if event.mimeData().hasFormat(EFFECT_MIME):  # from the palette: a new slot here
+            row = self.indexAt(event.position().toPoint()).row()
+            self.insert_requested.emit(bytes(event.mimeData().data(EFFECT_MIME)).decode(), row if row >= 0 else self.count())
+            event.acceptProposedAction()
+            return
         super().dropEvent(event)
         order = [self.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.count())]
         if order != sorted(order):

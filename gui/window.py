@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self.rack = RackView()
         self.rack.currentRowChanged.connect(self.select)
         self.rack.reordered.connect(self.reorder)
+        self.rack.insert_requested.connect(self.add_effect)
         self.rack.remove_requested.connect(self.remove_effect)
         self.rack.bypass_toggled.connect(self.set_bypass)
         self.rack.mix_changed.connect(lambda i, v: self.set_param(i, "mix", v))
@@ -243,10 +244,12 @@ class MainWindow(QMainWindow):
         self.selected = index if 0 <= index < len(self.document.stages) else None
         self._show_params()
 
-    def add_effect(self, type_name: str) -> None:
-        """Add ``type_name`` after the selected slot (or at the end) and select it."""
+    def add_effect(self, type_name: str, at: int | None = None) -> None:
+        """Add ``type_name`` at slot ``at`` (default: after the selected slot, or at the end)
+        and select it."""
         after = self.document.copy()
-        at = len(after.stages) if self.selected is None else self.selected + 1
+        if at is None:
+            at = len(after.stages) if self.selected is None else self.selected + 1
         try:
             after.stages.insert(at, new_stage(type_name))
         except (ValueError, TypeError, KeyError) as error:

@@ -313,6 +313,24 @@ def test_palette_lists_every_registered_effect(window):
     assert sorted(window.palette_view.type_names()) == sorted(rtfx.EFFECTS)
 
 
+def test_drag_from_the_palette_inserts_where_dropped(qtbot, window):
+    from PyQt6.QtCore import QPointF
+    from PyQt6.QtGui import QDropEvent
+
+    palette = window.palette_view
+    item = next(palette.topLevelItem(i).child(j) for i in range(palette.topLevelItemCount())
+                for j in range(palette.topLevelItem(i).childCount())
+                if palette.topLevelItem(i).child(j).data(0, Qt.ItemDataRole.UserRole) == "gain")
+    before = [s["type"] for s in window.document.stages]
+    where = window.rack.visualItemRect(window.rack.item(0)).center()
+    mime = palette.mimeData([item])  # kept alive: the event does not own it
+    drop = QDropEvent(QPointF(where), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.rack.dropEvent(drop)
+    wait_engine(qtbot, window, lambda chain: [s["type"] for s in chain] == ["gain", *before])
+    assert window.rack.currentRow() == 0
+
+
 def test_live_changes_tell_value_edits_from_structural_ones():
     from gui.document import RackDocument, live_changes, new_stage
 
