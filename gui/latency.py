@@ -32,7 +32,7 @@ class LatencyPanel(QWidget):
         self.plot.showGrid(x=False, y=True, alpha=0.15)
         self.plot.setLabel("left", "DSP time", units="s")
         self.plot.setLabel("bottom", "block (newest right)")
-        self.plot.addLegend(offset=(-10, 6), labelTextColor=TEXT_DIM)
+        self.plot.addLegend(offset=(-10, 4), labelTextColor=TEXT_DIM, colCount=3)
         self.curve = self.plot.plot(pen=pg.mkPen(ACCENT, width=1), name="per block")
         self.p99_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(WARN, width=1, style=pg.QtCore.Qt.PenStyle.DotLine))
         self.deadline_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(BAD, width=2, style=pg.QtCore.Qt.PenStyle.DashLine))
