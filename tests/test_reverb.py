@@ -179,3 +179,6 @@ def test_reverbs_default_to_a_partial_mix_and_check_their_fields():
     assert FDNReverb(lines=16).to_stage() == {"type": "fdn_reverb", "lines": 16, "mix": 0.25}
     with pytest.raises(ValueError, match="fdn_reverb: lines = 12"):
         FDNReverb(lines=12)
+    for normalize in (True, False):
+        stage = ConvolutionReverb(file=IR_DIR / "room.wav", normalize=normalize).to_stage()
+        assert stage.get("normalize", True) is normalize

@@ -183,6 +183,11 @@ class ConvolutionReverb(Convolution):
         self._predelay.reset()
         self._update()  # the pre-delay as it is now, not moving from before the reset
 
+    def _preset_fields(self) -> dict:
+        fields = super()._preset_fields()
+        fields.pop("normalize", None)  # on by default here
+        return fields if self.normalize else {**fields, "normalize": False}
+
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         wet = super()._process(self._predelay.process(x))
         return self._cut.process(wet)
