@@ -4,12 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.signal
+import torch
 
 from rtfx import ProcessSpec
 from rtfx.effects.reverb import IR_DIR, ConvolutionReverb, FDNReverb
 from rtfx.kernels.fdn import PreDelay
 
-from conftest import DEVICES, partition, rel_err, stream
+from conftest import DEVICES, allocations, rel_err, stream
 
 RATE = 48000
 
@@ -182,3 +183,14 @@ def test_reverbs_default_to_a_partial_mix_and_check_their_fields():
     for normalize in (True, False):
         stage = ConvolutionReverb(file=IR_DIR / "room.wav", normalize=normalize).to_stage()
         assert stage.get("normalize", True) is normalize
+
+
+def test_fdn_allocates_nothing_while_playing_or_while_every_parameter_moves():
+    effect = fdn(blocksize=256)
+    blocks = [torch.randn(2, n) * 0.1 for n in (256, 7, 64, 200, 1, 128)]
+    for x in blocks:
+        effect.process(x)
+    assert allocations(effect, blocks) == []
+    for name, value in {"size": 0.5, "decay_s": 5.0, "damping": 0.9, "predelay_ms": 40.0, "width": 0.3}.items():
+        effect.set(name, value)
+    assert allocations(effect, blocks * 3) == []

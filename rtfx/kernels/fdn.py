@@ -43,6 +43,11 @@ def primes_near(targets: np.ndarray) -> np.ndarray:
     return np.array(chosen)
 
 
+def as_float32(array: np.ndarray) -> torch.Tensor:
+    """A CPU float32 tensor of ``array`` to ``copy_`` from (same dtype: no temporary tensor)."""
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+
 class DelayLines:
     """``rows`` delay lines in one ring buffer ``(rows, length)``, written and read in blocks.
 
@@ -62,6 +67,7 @@ class DelayLines:
         self.ring = torch.zeros(rows, L, **f32)
         self.head = 0
         self._offsets = torch.arange(max_block, device=device).expand(rows, max_block)  # j
+        self._float_offsets = self._offsets.float()
         self._index = torch.empty(rows, max_block, dtype=torch.long, device=device)
         self._indices = [self._index[:, :k] for k in range(max_block + 1)]
         self._next = torch.empty_like(self._index)
@@ -99,7 +105,7 @@ class DelayLines:
         """Read fractional delays ``delays`` ``(rows, k)`` (samples, one per output sample) by
         linear interpolation into ``out`` ``(rows, k)``."""
         k = delays.shape[-1]
-        position = torch.sub(self._offsets[:, :k], delays, out=self._position[:, :k])
+        position = torch.sub(self._float_offsets[:, :k], delays, out=self._position[:, :k])
         position.add_(t0 % self.length + self.length)
         frac = torch.frac(position, out=self._frac[:, :k])
         index = self._index[:, :k]
@@ -152,9 +158,9 @@ class OnePoleBank:
         chunk = np.where(lag >= 0, scale[:, None, None] * powers[:, np.maximum(lag, 0)], 0.0)
         lag = steps[None, :M] - steps[:M, None]
         carry = np.where(lag >= 0, powers[:, K, None, None] ** np.maximum(lag, 0), 0.0)
-        self._chunk_matrix.copy_(torch.from_numpy(chunk))
-        self._carry_matrix.copy_(torch.from_numpy(carry))
-        self._decay.copy_(torch.from_numpy(powers[:, None, 1:]))
+        self._chunk_matrix.copy_(as_float32(chunk))
+        self._carry_matrix.copy_(as_float32(carry))
+        self._decay.copy_(as_float32(powers[:, None, 1:]))
 
     def input(self, k: int) -> torch.Tensor:
         """The ``(rows, k)`` buffer to fill with the next block."""
@@ -254,12 +260,12 @@ class FeedbackDelayNetwork:
         self._moving = start != end or any(d != int(d) for d in end)
         if self._moving:
             first = np.array(start, dtype=np.float64)
-            self._delay_start.copy_(torch.from_numpy(first)[:, None])
-            self._delay_slope.copy_(torch.from_numpy(np.array(end) - first)[:, None])
+            self._delay_start.copy_(as_float32(first[:, None]))
+            self._delay_slope.copy_(as_float32(np.array(end)[:, None] - first[:, None]))
             self._fixed = None
         elif self._fixed != end:
-            whole = torch.from_numpy(np.array(end, dtype=np.int64)).to(self.device)
-            self._lags.copy_(self._delay_lines._offsets - whole[:, None])
+            self._lags.copy_(torch.from_numpy(-np.array(end, dtype=np.int64)[:, None]))
+            self._lags.add_(self._delay_lines._offsets)
             self._fixed = end
 
     def set_filters(self, scale: np.ndarray, pole: np.ndarray) -> None:
@@ -268,7 +274,7 @@ class FeedbackDelayNetwork:
 
     def set_output(self, outputs: np.ndarray) -> None:
         """Output taps ``(channels, lines)``."""
-        self._outputs.copy_(torch.from_numpy(outputs))
+        self._outputs.copy_(as_float32(outputs))
 
     # -- audio ---------------------------------------------------------------------------
     def process(self, x: torch.Tensor) -> torch.Tensor:
