@@ -87,6 +87,12 @@ def slot(window, index: int):
 
 
 def test_start_streams_the_window_document(qtbot, window):
+    import torch
+
+    cuda_item = window.audio_bar.dsp.model().item(1)
+    assert cuda_item.isEnabled() == torch.cuda.is_available()
+    if not torch.cuda.is_available():
+        assert "CUDA" in window.audio_bar.dsp.toolTip() and "unavailable" in window.audio_bar.dsp.toolTip()
     assert window.audio_bar.start.text() == "Stop" and not window.audio_bar.block.isEnabled()
     assert [s["type"] for s in engine_chain(window)] == ["gain"]
     qtbot.waitUntil(lambda: window.link.engine.meters()["blocks"] > 50, timeout=5000)

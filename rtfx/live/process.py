@@ -16,6 +16,7 @@ times and a tuner's reading when the chain has a ``tuner`` stage.
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import sys
@@ -223,6 +224,9 @@ def _serve(conn, shm_name: str, options: dict, loop_input: bool = False) -> None
                     engine.latest_chain[message[1]].bypass = message[2]
                 elif message[0] == "chain":
                     engine.replace_chain(chain_from_preset(*message[1:]))
+                    # The new chain's objects join those frozen at the start, so a garbage
+                    # collection that the audio thread triggers never has to walk them.
+                    gc.freeze()
                 elif message[0] == "query":
                     conn.send(("state", _chain_state(engine.chain)))
                 elif message[0] == "stop":
