@@ -13,6 +13,7 @@ a wet/dry mix. Subclasses implement three hooks:
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 import torch
@@ -54,6 +55,8 @@ class Effect:
     fields: ClassVar[dict[str, dict]] = {}
     #: Constructor arguments of a typical instance (used by the GUI palette and the tests).
     example_args: ClassVar[dict] = {}
+    #: The wet/dry balance a new instance starts with (reverbs and delays: below 1).
+    mix_default: ClassVar[float] = 1.0
     params: ClassVar[tuple[Param, ...]] = ()
 
     def __init_subclass__(cls, **kwargs) -> None:
@@ -69,8 +72,9 @@ class Effect:
     latency: int = 0
 
     def __init__(self, **values: float) -> None:
-        self._smoothed = {p.name: Smoothed(p) for p in self.params + (MIX,)}
-        self._wet = Smoothed(MIX)  # the mix actually applied: ramps to 0 when bypassed
+        mix = MIX if self.mix_default == MIX.default else replace(MIX, default=self.mix_default)
+        self._smoothed = {p.name: Smoothed(p) for p in self.params + (mix,)}
+        self._wet = Smoothed(mix)  # the mix actually applied: ramps to 0 when bypassed
         self.bypass = False  # written by any thread, read by the audio thread once per block
         self.spec: ProcessSpec | None = None
         for name, value in values.items():

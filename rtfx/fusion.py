@@ -68,12 +68,8 @@ class FusedSos:
 
 
 def fusible(stage) -> bool:
-    """An SOS effect that designs whole ramps at once (``design_steps``) with the usual step."""
-    return (
-        isinstance(stage, SosEffect)
-        and type(stage).design_steps is not SosEffect.design_steps
-        and stage.ramp_step == SosEffect.ramp_step
-    )
+    """An SOS effect that ramps with the usual step (the fused ramp runs all members' steps)."""
+    return isinstance(stage, SosEffect) and stage.ramp_step == SosEffect.ramp_step
 
 
 def fuse(stages: list, spec: ProcessSpec) -> list:

@@ -33,7 +33,7 @@ def _stage_schema(type_name: str, cls) -> dict:
     properties = {
         "type": {"const": type_name},
         "bypass": {"type": "boolean"},
-        "mix": {"type": "number", "minimum": 0, "maximum": 1},
+        "mix": {"type": "number", "minimum": 0, "maximum": 1, "default": cls.mix_default},
     }
     for field in construction_fields(cls):
         properties[field] = cls.fields.get(field) or FIELD_SCHEMAS[field]

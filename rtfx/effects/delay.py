@@ -58,6 +58,7 @@ class Delay(Effect):
     """
 
     type_name = "delay"
+    mix_default = 0.35
     category = "time"
     params = (
         Param("time_ms", "ms", 10.0, 2000.0, 350.0, scale="log", ramp_ms=0.0,
@@ -79,7 +80,6 @@ class Delay(Effect):
         if not isinstance(ping_pong, bool):
             raise ValueError(f"delay: ping_pong must be true or false, got {ping_pong!r}")
         self.note, self.ping_pong = note, ping_pong
-        values.setdefault("mix", 0.35)
         super().__init__(**values)
 
     def delay_ms(self) -> float:

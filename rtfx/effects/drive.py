@@ -41,7 +41,7 @@ from ..kernels.oversample import FACTORS, Oversampler, check_factor, latency_fra
 from ..params import Param
 from ..spec import ProcessSpec
 from .gain import apply_gain, db_to_linear
-from .utility import dc_blocker_section
+from .utility import dc_blocker_sections
 
 DC_BLOCK_HZ = 10.0
 TONE_Q = 0.7071
@@ -86,7 +86,7 @@ class Drive(Effect):
         """DC blocker and tone low-pass as ``(2, 6)`` sections for the current parameters."""
         rate = self.spec.samplerate
         tone = min(self.value("tone_hz"), 0.45 * rate)  # below Nyquist at low sample rates
-        return np.vstack([dc_blocker_section(DC_BLOCK_HZ, rate), design_biquad("lowpass", tone, rate, TONE_Q)])
+        return np.vstack([dc_blocker_sections(DC_BLOCK_HZ, rate)[0], design_biquad("lowpass", tone, rate, TONE_Q)])
 
     def _prepare(self, spec: ProcessSpec) -> None:
         f32 = dict(device=spec.device, dtype=spec.dtype)

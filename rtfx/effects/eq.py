@@ -11,8 +11,8 @@ import math
 import numpy as np
 import scipy.signal
 
-from ..design import design_biquad, design_iir
-from ..kernels.sos import check_sos
+from ..design import biquad_sections, design_biquad
+from ..zpk_design import IIRDesigner
 from ..params import Param
 from ..spec import ProcessSpec
 from .sos_effect import SosEffect
@@ -49,26 +49,28 @@ def butterworth_qs(order: int) -> list[float]:
     return [1 / (2 * math.cos((2 * k - 1 + odd) * math.pi / (2 * order))) for k in range(1, order // 2 + 1)]
 
 
-def design_pass(kind: str, slope_db: int, freq_hz: float, samplerate: float, q: float) -> np.ndarray:
-    """A highpass or lowpass of ``slope_db`` dB/octave as sections: Butterworth when
-    ``q = 0.7071``; other ``q`` scale the highest-Q section (a resonant corner).
+def design_pass(kind: str, slope_db: int, freq_hz, samplerate: float, q) -> np.ndarray:
+    """A highpass or lowpass of ``slope_db`` dB/octave as sections ``(S, N, 6)`` for arrays of
+    ``freq_hz`` and ``q``: Butterworth when ``q = 0.7071``; other ``q`` scale the highest-Q
+    section (a resonant corner).
 
     Each pole pair is an RBJ biquad at ``freq_hz`` (bilinear transform prewarped at the corner,
     as ``scipy.signal.butter`` does), so the cascade is exactly the Butterworth design.
     """
     order = slope_db // 6
     qs = butterworth_qs(order)
-    if qs:
-        qs[-1] *= q / BUTTERWORTH_Q
-    sections = [design_biquad(kind, freq_hz, samplerate, section_q) for section_q in qs]
+    q = np.atleast_1d(np.asarray(q, dtype=np.float64))
+    sections = [biquad_sections(kind, freq_hz, samplerate, section_q * (q / BUTTERWORTH_Q if k == len(qs) - 1 else 1.0))
+                for k, section_q in enumerate(qs)]
     if order % 2:
-        sections.append(design_iir("butter", kind, 1, freq_hz, samplerate))
-    return np.vstack(sections)
+        sections.append(IIRDesigner("butter", kind, 1).sections(samplerate, freq_hz))
+    return np.concatenate(sections, axis=1)
 
 
-def clamp_below_nyquist(freq_hz: float, samplerate: float) -> float:
-    """``freq_hz`` limited to 0.49 of the sample rate (a 20 kHz band at 32 kHz sits at 15.7 kHz)."""
-    return min(freq_hz, 0.49 * samplerate)
+def clamp_below_nyquist(freq_hz, samplerate: float):
+    """``freq_hz`` (a number or an array) limited to 0.49 of the sample rate (a 20 kHz band at
+    32 kHz sits at 15.7 kHz)."""
+    return np.minimum(freq_hz, 0.49 * samplerate)
 
 
 class ParametricEQ(SosEffect):
@@ -128,37 +130,38 @@ class ParametricEQ(SosEffect):
                              f"{', '.join(map(str, SLOPES_DB))} dB/octave, other kinds none")
         return kind, int(slope)
 
-    def design(self) -> np.ndarray:
+    def design_steps(self, values: dict[str, np.ndarray]) -> np.ndarray:
         rate = self.spec.samplerate
         sections = []
         for i, (kind, slope) in enumerate(self.bands, 1):
-            freq = clamp_below_nyquist(self.value(f"b{i}_freq_hz"), rate)
-            q = self.value(f"b{i}_q")
+            freq = clamp_below_nyquist(values[f"b{i}_freq_hz"], rate)
+            q = values[f"b{i}_q"]
             if kind in ("highpass", "lowpass"):
                 sections.append(design_pass(kind, slope, freq, rate, q))
             else:
-                sections.append(design_biquad(kind, freq, rate, q, self.value(f"b{i}_gain_db")))
-        return np.vstack(sections)
+                sections.append(biquad_sections(kind, freq, rate, q, values[f"b{i}_gain_db"]))
+        return np.concatenate(sections, axis=1)
 
     def _preset_fields(self) -> dict:
         bands = [kind if slope == 12 else {"kind": kind, "slope_db": slope} for kind, slope in self.bands]
         return {"bands": bands}
 
 
-def tilt_section(tilt_db: float, pivot_hz: float, samplerate: float) -> np.ndarray:
-    """First-order tilt: ``-tilt_db / 2`` at DC, ``+tilt_db / 2`` at high frequencies, 0 dB at
-    the pivot, as one ``(1, 6)`` section.
+def tilt_sections(tilt_db, pivot_hz, samplerate: float) -> np.ndarray:
+    """First-order tilts ``(S, 1, 6)``: ``-tilt_db / 2`` at DC, ``+tilt_db / 2`` at high
+    frequencies, 0 dB at the pivot, for arrays of ``tilt_db`` and ``pivot_hz``.
 
     Analog prototype ``H(s) = r (s + w/r) / (s + w r)`` with ``r = 10 ** (tilt_db / 40)``: the
     zero and pole sit a factor ``r`` below and above the pivot ``w``, so ``|H(jw)| = 1``,
     ``H(0) = 1/r`` and ``H(inf) = r``. Bilinear transform, prewarped at the pivot.
     """
-    r = 10 ** (tilt_db / 40)
-    k = math.tan(math.pi * pivot_hz / samplerate)  # the pivot, prewarped, in units of 2 fs
+    r = 10 ** (np.atleast_1d(np.asarray(tilt_db, dtype=np.float64)) / 40)
+    k = np.tan(np.pi * np.asarray(pivot_hz, dtype=np.float64) / samplerate)  # prewarped, in units of 2 fs
     zero, pole = k / r, k * r
-    b = [r * (1 + zero), r * (zero - 1), 0.0]
-    a = [1 + pole, pole - 1, 0.0]
-    return check_sos([[b[0] / a[0], b[1] / a[0], 0.0, 1.0, a[1] / a[0], 0.0]], "tilt")
+    sos = np.zeros(r.shape + (1, 6))
+    sos[:, 0, 0], sos[:, 0, 1] = r * (1 + zero) / (1 + pole), r * (zero - 1) / (1 + pole)
+    sos[:, 0, 3], sos[:, 0, 4] = 1.0, (pole - 1) / (1 + pole)
+    return sos
 
 
 class TiltEQ(SosEffect):
@@ -177,9 +180,9 @@ class TiltEQ(SosEffect):
     )
     example_args = {}
 
-    def design(self) -> np.ndarray:
+    def design_steps(self, values: dict[str, np.ndarray]) -> np.ndarray:
         rate = self.spec.samplerate
-        return tilt_section(self.value("tilt_db"), clamp_below_nyquist(self.value("pivot_hz"), rate), rate)
+        return tilt_sections(values["tilt_db"], clamp_below_nyquist(values["pivot_hz"], rate), rate)
 
 
 #: Centres of the graphic EQ's octave bands in Hz (ISO 266 nominal values).
@@ -226,8 +229,10 @@ class GraphicEQ(SosEffect):
         self._solve = np.linalg.pinv(interaction)
         super()._prepare(spec)
 
-    def design(self) -> np.ndarray:
-        sliders = np.array([self.value(p.name) for p in self.params])
-        gains = self._solve @ sliders
+    def design_steps(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        sliders = np.stack([values[p.name] for p in self.params], axis=-1)  # (S, bands)
+        gains = sliders @ self._solve.T
         rate = self.spec.samplerate
-        return np.vstack([design_biquad("peaking", f, rate, self._q, g) for f, g in zip(self._centres, gains)])
+        return np.concatenate(
+            [biquad_sections("peaking", f, rate, self._q, gains[:, k]) for k, f in enumerate(self._centres)], axis=1
+        )

@@ -24,8 +24,8 @@ class IIR(SosEffect):
     type_name = "iir"
     category = "filter"
     params = (
-        Param("cutoff_hz", "Hz", 1.0, 96000.0, 1000.0, scale="log", doc="cutoff (lower band edge)"),
-        Param("high_hz", "Hz", 1.0, 96000.0, 4000.0, scale="log", doc="upper band edge (band types)"),
+        Param("cutoff_hz", "Hz", 10.0, 96000.0, 1000.0, scale="log", doc="cutoff (lower band edge)"),
+        Param("high_hz", "Hz", 10.0, 96000.0, 4000.0, scale="log", doc="upper band edge (band types)"),
     )
 
     def __init__(

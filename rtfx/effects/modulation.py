@@ -199,6 +199,7 @@ class Chorus(ModulatedDelay):
     """
 
     type_name = "chorus"
+    mix_default = 0.5
     category = "modulation"
     params = (
         rate_param(0.05, 5.0, 0.8),
@@ -212,7 +213,6 @@ class Chorus(ModulatedDelay):
     def __init__(self, voices: int = 2, shape: str = "sine", interpolation: str = "hermite", **values: float) -> None:
         check_choice("chorus", "voices", voices, (1, 2, 3, 4))
         self.voices = voices
-        values.setdefault("mix", 0.5)
         super().__init__(shape, interpolation, **values)
 
 
@@ -221,6 +221,7 @@ class Flanger(ModulatedDelay):
     (mix 0.5 by default) to sweep a comb of notches."""
 
     type_name = "flanger"
+    mix_default = 0.5
     category = "modulation"
     feedback_loop = True
     params = (
@@ -233,7 +234,6 @@ class Flanger(ModulatedDelay):
     example_args = {}
 
     def __init__(self, shape: str = "triangle", interpolation: str = "hermite", **values: float) -> None:
-        values.setdefault("mix", 0.5)
         super().__init__(shape, interpolation, **values)
 
 

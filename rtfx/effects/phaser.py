@@ -33,6 +33,7 @@ class Phaser(Effect):
     """
 
     type_name = "phaser"
+    mix_default = 0.5
     category = "modulation"
     params = (
         rate_param(0.02, 10.0, 0.4),
@@ -48,7 +49,6 @@ class Phaser(Effect):
         check_choice("phaser", "stages", stages, range(2, 13))
         check_choice("phaser", "shape", shape, SHAPES)
         self.stages, self.shape = stages, shape
-        values.setdefault("mix", 0.5)
         super().__init__(**values)
 
     def _prepare(self, spec: ProcessSpec) -> None:

@@ -62,6 +62,7 @@ class FDNReverb(Effect):
     """
 
     type_name = "fdn_reverb"
+    mix_default = REVERB_MIX
     category = "reverb"
     params = (
         Param("size", "", 0.25, 2.0, 1.0, scale="log", ramp_ms=400.0, doc="room size (scales the line lengths)"),
@@ -77,7 +78,6 @@ class FDNReverb(Effect):
         if lines not in (8, 16):
             raise ValueError(f"{self.type_name}: lines = {lines!r}; choose 8 or 16")
         self.lines = lines
-        values.setdefault("mix", REVERB_MIX)
         super().__init__(**values)
 
     def _prepare(self, spec: ProcessSpec) -> None:
@@ -140,6 +140,7 @@ class ConvolutionReverb(Convolution):
     """
 
     type_name = "convolution_reverb"
+    mix_default = REVERB_MIX
     category = "reverb"
     params = Convolution.params + (
         PREDELAY,
@@ -149,7 +150,6 @@ class ConvolutionReverb(Convolution):
     example_args = {"file": str(IR_DIR / "room.wav")}
 
     def __init__(self, taps=None, file: str | Path | None = None, normalize: bool = True, **values: float) -> None:
-        values.setdefault("mix", REVERB_MIX)
         super().__init__(taps=taps, file=file, normalize=normalize, **values)
 
     def impulse_response(self, samplerate: float) -> np.ndarray:

@@ -180,12 +180,13 @@ class Routing(ChannelMatrix):
         return {"mode": self.mode}
 
 
-def dc_blocker_section(cutoff_hz: float, samplerate: float) -> np.ndarray:
-    """One-pole high-pass as one ``(1, 6)`` section: ``H(z) = (1+p)/2 (1 - z^-1) / (1 - p z^-1)``,
-    ``p = exp(-2 pi cutoff / samplerate)``: a zero at DC, unity gain at Nyquist."""
-    p = math.exp(-2 * math.pi * cutoff_hz / samplerate)
-    g = (1 + p) / 2
-    return np.array([[g, -g, 0.0, 1.0, -p, 0.0]])
+def dc_blocker_sections(cutoff_hz, samplerate: float) -> np.ndarray:
+    """One-pole high-passes ``(S, 1, 6)`` for an array of cutoffs: ``H(z) = (1+p)/2 (1 - z^-1)
+    / (1 - p z^-1)``, ``p = exp(-2 pi cutoff / samplerate)``: a zero at DC, unity gain at Nyquist."""
+    p = np.exp(-2 * np.pi * np.atleast_1d(np.asarray(cutoff_hz, dtype=np.float64)) / samplerate)
+    sos = np.zeros(p.shape + (1, 6))
+    sos[:, 0, 0], sos[:, 0, 1], sos[:, 0, 3], sos[:, 0, 4] = (1 + p) / 2, -(1 + p) / 2, 1.0, -p
+    return sos
 
 
 class DcBlocker(SosEffect):
@@ -195,5 +196,5 @@ class DcBlocker(SosEffect):
     category = "utility"
     params = (Param("cutoff_hz", "Hz", 5.0, 20.0, 10.0, scale="log", doc="high-pass corner"),)
 
-    def design(self) -> np.ndarray:
-        return dc_blocker_section(self.value("cutoff_hz"), self.spec.samplerate)
+    def design_steps(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        return dc_blocker_sections(values["cutoff_hz"], self.spec.samplerate)
