@@ -39,9 +39,9 @@ def stage_value(stage: dict, name: str) -> float:
     """A parameter's value in a stage (its declared default when the stage omits it)."""
     if name in stage:
         return float(stage[name])
-    if name == "mix":
-        return 1.0
-    cls = rtfx.EFFECTS[stage["type"]]
+    cls = rtfx.EFFECTS.get(stage.get("type"))
+    if name == "mix":  # a class may start below fully wet (reverbs, delays)
+        return float(getattr(cls, "mix_default", 1.0))
     return next(p.default for p in cls.params if p.name == name)
 
 

@@ -6,6 +6,7 @@ window turns requests into undoable edits and sends them to the engine.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 from PyQt6.QtCore import QMimeData, Qt, pyqtSignal
 from PyQt6.QtWidgets import (
@@ -275,7 +276,8 @@ class ParamPanel(QWidget):
         self.title.setText(f"{index + 1}. {stage_title(stage)}")
         self.doc.setText(_first_line(cls))
         self._add_choices(index, cls, stage)
-        params = (*cls.params, MIX)
+        mix = replace(MIX, default=float(getattr(cls, "mix_default", MIX.default)))
+        params = (*cls.params, mix)
         columns = 6 if len(params) > 8 else max(4, len(params))
         for n, param in enumerate(params):
             control = ParamControl(param, stage_value(stage, param.name))
