@@ -101,7 +101,7 @@ def test_drive_equals_the_closed_form_shaper_on_an_oversampled_reference(name, f
     driven peak (here ~5, through a shaper of slope <= 1), down-sampling and the SOS filters
     ~1e-6 at most (the oversampler test); measured end to end 1.7e-7 (1x) ... 9.3e-7 (8x)."""
     values = dict(drive_db=14.0, bias=0.1, tone_hz=7000.0, level_db=-3.0)
-    effect = build(name, oversample=factor, **values)
+    effect = build(name, oversample=factor, device=device, **values)
     x = noise(6000)
     y = stream(effect.process, x, [128, 1, 77, 256], device)
     reference = drive_reference(name, x, factor, effect=effect, **values)

@@ -144,7 +144,8 @@ def test_phaser_matches_the_per_sample_reference(device, stages, feedback, shape
     wet = phaser_reference(x, stages, 150.0, 6000.0, 9.0, feedback, 90.0, shape)
     factory = lambda: Phaser(stages=stages, shape=shape, rate_hz=9.0, low_hz=150.0, high_hz=6000.0,  # noqa: E731
                              feedback=feedback, mix=0.5)
-    check_partitions(factory, x, 0.5 * (x + wet), device)
+    # Twelve stages on a GPU, against float64: 1.12e-5 on an H100 (float32 sums in another order).
+    check_partitions(factory, x, 0.5 * (x + wet), device, tolerance=1e-5 if device == "cpu" else 2e-5)
 
 
 @pytest.mark.parametrize("stages", [2, 4, 6])
