@@ -61,7 +61,26 @@ def test_reamp_recording_equals_offline_render(jack, riff, tmp_path, capsys):
         assert key in report
     assert report["samplerate"] == RATE and report["blocksize"] == BLOCK and report["blocks"] >= dry.shape[1] // BLOCK
     assert report["device"]["hostapi"] == "JACK Audio Connection Kit"
-    assert set(report["latency_ms"]) == {"input", "output", "round_trip"}
+    assert set(report["latency_ms"]) == {"input", "output", "chain", "round_trip"}
+
+
+def test_reamp_of_a_preset_with_latency_equals_the_render_aligned_by_the_report(jack, riff, tmp_path, capsys):
+    """guitar_crunch (gate, oversampled drive: 82 frames of latency): the live recording lags
+    the latency-compensated render by exactly the chain latency the report states."""
+    preset = str(ASSETS / "presets" / "guitar_crunch.json")
+    code = main([
+        "live", "--preset", preset, "--input-file", str(riff), "--record", str(tmp_path / "live.wav"),
+        "--blocksize", str(BLOCK), "--report", str(tmp_path / "report.json"), "--quiet",
+    ])
+    assert code == 0, capsys.readouterr().err
+    recorded, rate = soundfile.read(tmp_path / "live.wav", dtype="float32", always_2d=True)
+    dry, _ = read_audio(riff)
+    rendered = rtfx.render(rtfx.load_preset(preset), np.repeat(dry, 2, axis=0), rate, BLOCK)
+    report = json.loads((tmp_path / "report.json").read_text())
+    lag = round(report["latency_ms"]["chain"] * 1e-3 * rate)
+    assert lag == 82
+    frames = dry.shape[1] - lag
+    assert np.max(np.abs(recorded[lag : lag + frames].T - rendered[:, :frames])) <= 1e-6
 
 
 def test_chain_swaps_and_parameter_changes_while_streaming(jack, tmp_path):

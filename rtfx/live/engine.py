@@ -152,7 +152,10 @@ class LiveEngine:
 
     @property
     def latency_ms(self) -> dict:
-        """Input, output and round-trip latency in ms, as PortAudio reports them.
+        """Input, output, chain and round-trip latency in ms.
+
+        Input and output are what PortAudio reports; ``chain`` is the chain's own latency
+        (``Effect.latency``: look-ahead, linear-phase oversampling), part of the round trip.
 
         A duplex stream's latencies already include its own block buffering: the round trip
         is input + output (measured exactly on a JACK loopback). An output-only stream
@@ -162,8 +165,10 @@ class LiveEngine:
         latency = self._latency
         block = self.spec.blocksize / self.spec.samplerate
         inp, out = latency if isinstance(latency, tuple) else (0.0, latency)
-        round_trip = inp + out if isinstance(latency, tuple) else out + block
-        return {"input": round(inp * 1e3, 3), "output": round(out * 1e3, 3), "round_trip": round(round_trip * 1e3, 3)}
+        chain = self.latest_chain.latency / self.spec.samplerate  # look-ahead, oversampling filters
+        round_trip = (inp + out if isinstance(latency, tuple) else out + block) + chain
+        ms = lambda seconds: round(seconds * 1e3, 3)  # noqa: E731
+        return {"input": ms(inp), "output": ms(out), "chain": ms(chain), "round_trip": ms(round_trip)}
 
     # -- audio thread ------------------------------------------------------------------------
     def _duplex_callback(self, indata, outdata, frames, _time, status) -> None:
