@@ -40,6 +40,8 @@ STYLE = {
     "pedalboard": dict(color="#d6478f", marker="*", label="pedalboard"),
 }
 FIGSIZE = (15, 5.4)
+PANELS_PER_ROW = 5  # more panels wrap to another row (one per sweep: filters, IRs, presets)
+ROW_HEIGHT = 3.6
 WRONG = 1e-3   # relative error above which a point is drawn hollow: its output is not the filter's
 DPI = 100
 
@@ -139,7 +141,9 @@ def _finish(fig, axes, title, doc, path, values):
     lo, hi = min(values), max(values)
     for ax in axes:
         ax.set_ylim(lo / 1.8, hi * 1.8)
-    axes[0].set_ylabel("time per block, µs (marker p50, bar to p99)", fontsize=10)
+    for ax in axes:
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("µs per block (p50, bar: p99)", fontsize=10)
     handles = {}
     for ax in axes:
         for h, l in zip(*ax.get_legend_handles_labels()):
@@ -187,12 +191,17 @@ def plot_vs(doc: dict, path: Path, axis: str) -> Path | None:
     if not groups:
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(groups), figsize=FIGSIZE, sharey=True, squeeze=False)
-    axes = list(axes[0])
+    cols = min(len(groups), PANELS_PER_ROW)
+    rows = -(-len(groups) // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(FIGSIZE[0], FIGSIZE[1] + ROW_HEIGHT * (rows - 1)),
+                             sharey=True, squeeze=False)
+    axes = [ax for row in grid for ax in row][: len(groups)]
+    for ax in [ax for row in grid for ax in row][len(groups):]:
+        ax.set_visible(False)
     values = []
     for ax, (title, cs) in zip(axes, groups):
         if axis == "frames":
-            values += _panel(ax, cs, lambda c: c["frames"], title, "block size (frames, 48 kHz)", "per-x")
+            values += _panel(ax, cs, lambda c: c["frames"], title, "block size (frames)", "per-x")
         else:
             values += _panel(ax, cs, lambda c: c["channels"], title, f"channels ({cs[0]['frames']}-frame blocks)", "flat")
     name = "block size" if axis == "frames" else "channel count"
