@@ -174,8 +174,6 @@ os._exit(0)
 class ImpulseThenThrough(rtfx.Effect):
     """Test effect: passes its input through and adds one unit impulse at frame ``at``."""
 
-    type_name = "impulse_then_through"
-
     def __init__(self, at: int) -> None:
         super().__init__()
         self.at, self.position = at, 0
