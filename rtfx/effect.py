@@ -143,6 +143,8 @@ class Effect:
         if self.spec is None:
             raise RuntimeError(f"{self.type_name or type(self).__name__}: call prepare(spec) first")
         frames = x.shape[-1]
+        if frames == 0:  # nothing to do: no state moves (scans need a last sample)
+            return x
         if frames > self.spec.blocksize:
             return torch.cat([self.process(part).clone() for part in x.split(self.spec.blocksize, -1)], -1)
         if self.ramping:

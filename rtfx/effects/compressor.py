@@ -95,8 +95,6 @@ class Compressor(Effect):
         return self._smoother.state
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] == 0:  # nothing to do (and the scans need a last sample)
-            return x
         sidechain = self._hpf.process(x) if self.value("sidechain_hpf_hz") > HPF_OFF_HZ else x
         reduction = soft_knee_reduction(
             self._level.process(sidechain), self.value("threshold_db"), self.value("ratio"),

@@ -86,8 +86,6 @@ class Gate(Effect):
         return self._smoother.state
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] == 0:  # nothing to do (and the scans need a last sample)
-            return x
         index, elapsed, above, below, coef, drive = self._buffers(x.shape[-1])
         level = self._follower.process(self._level.peak(x))
         torch.gt(level, self._open_level, out=above)

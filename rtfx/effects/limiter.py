@@ -99,8 +99,6 @@ class Limiter(Effect):
         self._snap_gains()
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] == 0:  # nothing to do (and the scans need a last sample)
-            return x
         frames, lag = x.shape[-1], self.latency
         lines, driven, window, sums, sums_end, sums_start, average, delayed = self._buffers(frames)
         (needed, new_needed, *_), (held, new_held, *_), (_, new_audio, *_) = lines
