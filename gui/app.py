@@ -7,6 +7,8 @@ import sys
 import traceback
 from pathlib import Path
 
+_app = None  # the QApplication, once run() made it
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rtfx gui", description="The rtfx rack window: edit a chain live, "
@@ -28,13 +30,15 @@ def run(args: argparse.Namespace) -> int:
     """Open the window with ``args``; returns the exit code."""
     if args.screenshot and "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PyQt6 import sip
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
 
     from .theme import apply_theme
     from .window import DEFAULT_PRESET, MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    global _app  # lives until the interpreter ends, after every widget
+    app = _app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("rtfx")
     apply_theme(app)
     window = MainWindow()
@@ -49,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
     code = 0
     if args.screenshot:
         window.resize(1600, 1000)
-        window.start_stream()
 
         def shoot() -> None:
             nonlocal code
@@ -79,9 +82,13 @@ def run(args: argparse.Namespace) -> int:
         # N seconds of streaming (or of the error, if it could not start) before the picture
         window.link.started.connect(streaming)
         window.link.failed.connect(lambda _: QTimer.singleShot(500, shoot))
+        window.start_stream()  # after the connections: a virtual device may fail at once
     elif args.start:
         window.start_stream()
     app.exec()
+    # Delete the window's C++ side now, while the QApplication exists: left to the garbage
+    # collector at exit (the closures above hold it), it could go after the app and crash.
+    sip.delete(window)
     return code
 
 

@@ -31,6 +31,10 @@ def _keep_server(conn, samplerate: int, period: int) -> None:
     if server.process.poll() is not None:  # the server died: PortAudio's teardown would assert
         os._exit(0)
     server.stop()
+    try:
+        conn.send(("stopped",))
+    except (OSError, ValueError):
+        pass
 
 
 class VirtualDevice:
@@ -67,17 +71,35 @@ class VirtualDevice:
         except (OSError, ValueError):
             pass
         if self._helper.pid is not None:
+            if self._stopped_cleanly(8.0):
+                self.jackd_pid = None  # reaped by the helper: its pid may be reused
             self._helper.join(8.0)
             if self._helper.is_alive():
                 self._helper.kill()
                 self._helper.join(1.0)
-        if self.jackd_pid is not None:  # a server the helper could not stop
+        if self.jackd_pid is not None and _is_jackd(self.jackd_pid):  # one the helper could not stop
             try:
                 os.kill(self.jackd_pid, 9)
             except OSError:
                 pass
-            self.jackd_pid = None
+        self.jackd_pid = None
         if self._old_env is None:
             os.environ.pop(_ENV, None)
         else:
             os.environ[_ENV] = self._old_env
+
+    def _stopped_cleanly(self, timeout: float) -> bool:
+        """Whether the helper reports the server stopped (and unregistered) within ``timeout`` s."""
+        try:
+            return self._conn.poll(timeout) and self._conn.recv() == ("stopped",)
+        except (OSError, EOFError):
+            return False
+
+
+def _is_jackd(pid: int) -> bool:
+    """Whether ``pid`` is (still) a jackd process."""
+    try:
+        with open(f"/proc/{pid}/comm") as comm:
+            return comm.read().strip() == "jackd"
+    except OSError:
+        return False

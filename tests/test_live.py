@@ -165,6 +165,7 @@ print(json.dumps({{"code": live.returncode, "err": err}}), flush=True)
 os._exit(0)
 """)
     run = subprocess.run([sys.executable, str(driver)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.strip(), run.stderr
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["code"] == 2 and "stopped delivering blocks" in result["err"], result
     recorded = soundfile.info(tmp_path / "cut.wav")

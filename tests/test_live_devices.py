@@ -170,6 +170,34 @@ def test_second_server_nests_and_is_gone_after(jack):
     assert r.stdout.strip() == "not running"
 
 
+def _fill_registry_with_dead_servers() -> list[str]:
+    """Write a dead server (a reaped pid) into every free slot of JACK's registry, as a
+    SIGKILLed jackd leaves it, with a leftover semaphore file each; their names."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    names = []
+    with open("/dev/shm/jack-shm-registry", "r+b") as f:
+        for slot in range(virtual._SERVER_SLOTS):
+            offset = virtual._REGISTRY_HEAD + slot * virtual._SLOT_BYTES
+            f.seek(offset)
+            if int.from_bytes(f.read(4), "little") == 0:
+                name = f"rtfx-{dead.pid}-{slot}"
+                f.seek(offset)
+                f.write(dead.pid.to_bytes(4, "little") + f"jack-{os.getuid()}:{name}:".encode())
+                open(f"/dev/shm/jack_sem.0_{name}_PortAudio", "w").close()
+                names.append(name)
+    return names
+
+
+def test_servers_start_when_dead_servers_fill_the_registry(jack):
+    names = _fill_registry_with_dead_servers()
+    assert names, "no free slot to fill"
+    with JackDummyServer(RATE, 128) as inner:  # beside the running outer server
+        assert "system:capture_1" in inner.ports()
+    assert "system:capture_1" in jack.ports()  # the live server kept its slot
+    assert not [n for n in names if os.path.exists(f"/dev/shm/jack_sem.0_{n}_PortAudio")]
+
+
 def test_clear_errors(jack, monkeypatch):
     with pytest.raises(RuntimeError, match="already running"):
         JackDummyServer(name=jack.name).start()

@@ -18,13 +18,18 @@ import atexit
 import glob
 import itertools
 import os
+import re
 import shutil
+import struct
 import subprocess
 import tempfile
 import time
 
 _ENV = "JACK_DEFAULT_SERVER"
 _ids = itertools.count()
+# jackd2's shm registry header: magic, protocol, type, sizes, then 8 server slots of
+# {pid_t pid; char name[257]} padded to 264 bytes (jack/shm.h, checked against hdr_len).
+_REGISTRY_MAGIC, _REGISTRY_HEAD, _SERVER_SLOTS, _SLOT_BYTES = 0x4A41434B, 24, 8, 264
 
 
 class JackDummyServer:
@@ -70,11 +75,10 @@ class JackDummyServer:
             raise RuntimeError(f"a JACK server named {self.name!r} is already running")
         import sounddevice as sd  # before jackd: a missing PortAudio must not leak a server
         for realtime in (True, False, False):
+            _free_dead_server_slots()
             ok, log = self._launch(jackd, realtime)
             if ok:
                 break
-            if "Failed to open server" in log:
-                _clear_stale_shm()
         else:
             tail = "\n".join(log.strip().splitlines()[-8:])
             raise RuntimeError(f"jackd did not start (server {self.name!r}):\n{tail}")
@@ -194,25 +198,52 @@ class JackDummyServer:
         return pairs
 
 
-def _clear_stale_shm() -> None:
-    """Remove JACK's shared-memory files when no jackd runs at all.
+def _free_dead_server_slots() -> None:
+    """Free the JACK registry slots of servers that died without unregistering.
 
-    A server killed with SIGKILL (a test of a vanished device does that) leaves its segments
-    registered; after a few, new servers fail with "Failed to open server".
+    jackd2's registry (``/dev/shm/jack-shm-registry``) holds 8 server slots ``{pid, name}``.
+    A server killed with SIGKILL (a test of a vanished device does that) keeps its slot, and
+    jackd reclaims a dead slot only for a server of the same name: ours are unique, so after
+    8 such deaths every new server fails with "Failed to open server". This zeroes the slots
+    whose pid is gone and removes the leftover segment and semaphore files of our own
+    (``rtfx-*``) servers that are not running. Live servers are never touched.
     """
-    for pid in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().split()
-        except (OSError, ValueError):
-            continue
-        if fields[1] == "(jackd)" and fields[2] != "Z":
-            return  # a live server may own them
-    for path in glob.glob("/dev/shm/jack*"):
-        if os.path.isdir(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            os.remove(path)
+    registry = "/dev/shm/jack-shm-registry"
+    try:
+        with open(registry, "r+b") as f:
+            head = f.read(_REGISTRY_HEAD + _SERVER_SLOTS * _SLOT_BYTES)
+            magic, hdr_len = struct.unpack_from("<I", head, 0)[0], struct.unpack_from("<I", head, 16)[0]
+            if magic != _REGISTRY_MAGIC or hdr_len != len(head):
+                return  # another layout: leave it to jackd
+            live = set()
+            for slot in range(_SERVER_SLOTS):
+                offset = _REGISTRY_HEAD + slot * _SLOT_BYTES
+                pid = struct.unpack_from("<i", head, offset)[0]
+                if pid == 0:
+                    continue
+                if _alive(pid):  # the slot's name reads "jack-<uid>:<server name>:"
+                    live.add(head[offset + 4:offset + _SLOT_BYTES].split(b"\0")[0].decode(errors="replace"))
+                else:
+                    f.seek(offset)
+                    f.write(bytes(_SLOT_BYTES))
+    except OSError:
+        return
+    for path in glob.glob("/dev/shm/jack_*rtfx-*"):
+        found = re.search(r"rtfx-\d+-\d+", os.path.basename(path))
+        if found and not any(f":{found.group()}:" in slot for slot in live):
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this pid exists (zombies count as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _has_fifo_thread(pid: int) -> bool:
