@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from .audiofile import read_audio, write_audio
 from .preset import PresetError, load_preset
-from .render import render
+from .render import CPU_BLOCK, CUDA_BLOCK, render
 
 
 class UserError(Exception):
@@ -40,15 +40,16 @@ def cmd_render(args: argparse.Namespace) -> None:
         elif audio.shape[0] != args.channels:
             raise UserError(f"{args.input} has {audio.shape[0]} channels; --channels {args.channels} needs 1 or {args.channels}")
     frames = audio.shape[1]
+    blocksize = args.blocksize or (CUDA_BLOCK if device == "cuda" else CPU_BLOCK)
     print(
         f"rtfx render: {args.input} ({audio.shape[0]} ch, {samplerate} Hz, {frames / samplerate:.2f} s) "
-        f"through {chain.name or args.preset} ({len(chain)} stages), {args.blocksize}-frame blocks on {device}",
+        f"through {chain.name or args.preset} ({len(chain)} stages), {blocksize}-frame blocks on {device}",
         file=sys.stderr,
     )
     started = time.perf_counter()
     with tqdm(total=frames, unit="frame", unit_scale=True, file=sys.stderr, leave=False, disable=args.quiet) as bar:
         try:
-            out = render(chain, audio, samplerate, args.blocksize, device, progress=bar.update)
+            out = render(chain, audio, samplerate, blocksize, device, progress=bar.update)
         except ValueError as error:  # e.g. a frequency above this file's Nyquist
             raise UserError(f"{args.preset}: {error}") from None
     elapsed = time.perf_counter() - started
@@ -129,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, help="input sound file (any rate; the chain runs at the file's rate)")
     p.add_argument("output", type=Path, help="output file (32-bit float WAV)")
     p.add_argument("--preset", required=True, type=Path, help="preset JSON (see README)")
-    p.add_argument("--blocksize", type=int, default=256, help="frames per block, as the live engine uses (default 256)")
+    p.add_argument("--blocksize", type=int, default=None,
+                   help=f"frames per block (default {CPU_BLOCK} on cpu, as the live engine; {CUDA_BLOCK} on cuda, "
+                        "where IIR filters then run in parallel over time); any size gives the same output")
     p.add_argument("--dsp", choices=("cpu", "cuda"), default="cpu", help="where the chain runs (default cpu)")
     p.add_argument("--channels", type=int, default=0, help="upmix a mono input to this many channels")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -172,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "blocksize", 1) < 1:
+    if getattr(args, "blocksize", None) is not None and args.blocksize < 1:
         print("rtfx: error: --blocksize must be >= 1", file=sys.stderr)
         return 2
     try:

@@ -11,11 +11,18 @@ from .spec import ProcessSpec
 from .stream import BlockProcessor
 
 
+#: Default block on the CPU: what the live engine uses.
+CPU_BLOCK = 256
+#: Default block on a GPU: long blocks keep it busy, and IIR filters then run in parallel over
+#: time (the chunked state-space scan in ``kernels/iir.py``); 2^18 frames = 5.5 s at 48 kHz.
+CUDA_BLOCK = 1 << 18
+
+
 def render(
     chain: Effect,
     audio: np.ndarray,
     samplerate: float,
-    blocksize: int = 256,
+    blocksize: int | None = None,
     device: str = "cpu",
     progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
@@ -28,13 +35,15 @@ def render(
         chain: effect or chain (prepared here for this rate, block size and channel count).
         audio: float32 ``(channels, frames)``.
         samplerate: in Hz.
-        blocksize: frames per block (the last block may be shorter).
+        blocksize: frames per block (the last block may be shorter); default ``CPU_BLOCK``
+            or ``CUDA_BLOCK``. Any block size gives the same output.
         device: "cpu" or "cuda".
         progress: called with the number of frames done after each block.
     Returns:
         float32 ``(channels, frames)``.
     """
     channels, frames = audio.shape
+    blocksize = blocksize or (CUDA_BLOCK if torch.device(device).type == "cuda" else CPU_BLOCK)
     spec = ProcessSpec(samplerate, blocksize, channels, device)
     processor = BlockProcessor(chain, spec)
     latency = chain.latency

@@ -138,3 +138,19 @@ def test_whole_file_in_one_call_uses_the_scan(device):
     assert x.shape[1] // kernel.chunk > kernel._direct_chunks  # the log-step scan path
     y = kernel.process(torch.from_numpy(x).float().to(device)).double().cpu().numpy()
     assert rel_err(y, scipy.signal.sosfilt(sos, x, axis=-1)) <= TOLERANCE
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("pieces", [[48000], [128 * 16 * 7 + 128 * 3 + 5, 30000], [128 * 65, 128 * 130, 9000]])
+def test_scan_over_groups_carries_the_state(device, pieces):
+    """Long blocks (whole groups, a partial last group, a remainder) one after another equal
+    one sosfilt run, and the state left behind is sosfilt's end state."""
+    sos = scipy.signal.butter(8, 200, fs=48000, output="sos")
+    x = np.random.default_rng(6).standard_normal((3, sum(pieces)))
+    kernel = SosFilter(sos, 3, max(pieces), device)
+    bounds = np.cumsum([0] + pieces)
+    y = np.concatenate([kernel.process(torch.from_numpy(x[:, a:b]).float().to(device)).double().cpu().numpy()
+                        for a, b in zip(bounds[:-1], bounds[1:])], axis=1)
+    ref, end = scipy.signal.sosfilt(sos, x, axis=-1, zi=np.zeros((4, 3, 2)))
+    assert rel_err(y, ref) <= TOLERANCE
+    assert np.abs(kernel.zi - end).max() <= TOLERANCE * np.abs(end).max()
