@@ -8,8 +8,12 @@ against SciPy ``lfilter``. Its chains, re-stated here from their parameters:
   Chebyshev-I lowpass 1.8 kHz, all order 2 (0.5 dB ripple).
 - FIR: five windowed-sinc lowpasses (``firwin``) of 101-105 taps at 1, 5, 1.5, 1.8, 1.85 kHz.
 
-Here the same chains run through rtfx (a ``Chain`` of ``sos`` / ``fir`` effects processing the
-whole signal in blocks of ``BLOCK`` frames, on CPU or CUDA), SciPy and the optional peers. The
+A third chain is the GPU issue's target: one 8th-order Butterworth lowpass at 1 kHz on 48 kHz
+noise (``butter8``), 8 and 64 channels x 60 s.
+
+Here the chains run through rtfx (a ``Chain`` of ``sos`` / ``fir`` effects: on the CPU in blocks
+of ``BLOCK`` frames; on CUDA the whole signal as one block, so IIR filters run in parallel over
+time by the chunked state-space scan), SciPy and the optional peers. The
 signal sits on the device before the clock starts and the output stays there (synchronised on
 CUDA), as in TorchFX's benchmark. Each timing is the median of ``reps`` runs (one run where
 ``reps`` would not fit the time budget); an implementation whose predicted time (from a 1 s
@@ -27,6 +31,7 @@ import torch
 from .peers import PEDALBOARD_IR_NORM, optional_module
 
 SAMPLERATE = 44100
+BUTTER8_RATE, BUTTER8_CUTOFF_HZ = 48000, 1000.0
 BLOCK = 4096
 SEED = 99
 IIR_STAGES = [("butter", "highpass", 1000.0), ("butter", "lowpass", 5000.0),
@@ -42,11 +47,20 @@ def full_grid() -> list[tuple[str, int, float]]:
     for chain in ("iir", "fir"):
         cells += [(chain, c, 60.0) for c in (1, 8, 64)]
         cells += [(chain, 8, s) for s in (1.0, 600.0)]
-    return cells
+    return cells + [("butter8", c, 60.0) for c in (8, 64)]
 
 
 def quick_grid() -> list[tuple[str, int, float]]:
-    return [(chain, c, 1.0) for chain in ("iir", "fir") for c in (1, 8)]
+    return [(chain, c, 1.0) for chain in ("iir", "fir") for c in (1, 8)] + [("butter8", 2, 1.0)]
+
+
+def rate(chain: str) -> int:
+    """The chain's sample rate in Hz."""
+    return BUTTER8_RATE if chain == "butter8" else SAMPLERATE
+
+
+def butter8_sos() -> np.ndarray:
+    return scipy.signal.butter(8, BUTTER8_CUTOFF_HZ, fs=BUTTER8_RATE, output="sos")
 
 
 def iir_sos() -> list[np.ndarray]:
@@ -63,22 +77,27 @@ def fir_taps() -> list[np.ndarray]:
     return [scipy.signal.firwin(n, hz, fs=SAMPLERATE) for n, hz in FIR_STAGES]
 
 
-def make_signal(channels: int, seconds: float) -> np.ndarray:
+def make_signal(channels: int, seconds: float, samplerate: int = SAMPLERATE) -> np.ndarray:
     """Seeded Gaussian noise normalised to peak 1, float32 ``(channels, n)`` (TorchFX's signal)."""
     rng = np.random.default_rng(SEED)
-    x = rng.standard_normal((channels, int(seconds * SAMPLERATE)), dtype=np.float32)
+    x = rng.standard_normal((channels, int(seconds * samplerate)), dtype=np.float32)
     x /= np.abs(x).max()
     return x
 
 
 def reference(chain: str, x: np.ndarray) -> np.ndarray:
     x64 = x.astype(np.float64)
-    if chain == "iir":
-        return scipy.signal.sosfilt(np.vstack(iir_sos()), x64, axis=-1)
+    if chain != "fir":
+        return scipy.signal.sosfilt(_sos(chain), x64, axis=-1)
     h = fir_taps()[0]
     for t in fir_taps()[1:]:
         h = np.convolve(h, t)
     return scipy.signal.oaconvolve(x64, h[None, :], axes=-1)[:, : x.shape[-1]]
+
+
+def _sos(chain: str) -> np.ndarray:
+    """The IIR chain's sections, ``(N, 6)``."""
+    return butter8_sos() if chain == "butter8" else np.vstack(iir_sos())
 
 
 # -- implementations: name -> (device, setup(x) -> run() -> output) ----------------------------
@@ -89,8 +108,10 @@ def _rtfx(chain: str, device: str):
     from rtfx.spec import ProcessSpec
 
     def setup(x: np.ndarray):
-        stages = [Sos(s) for s in iir_sos()] if chain == "iir" else [FIR(taps=h) for h in fir_taps()]
-        fx = Chain(*stages).prepare(ProcessSpec(SAMPLERATE, BLOCK, x.shape[0], device=device))
+        stages = ([Sos(s) for s in iir_sos()] if chain == "iir" else [Sos(butter8_sos())] if chain == "butter8"
+                  else [FIR(taps=h) for h in fir_taps()])
+        block = x.shape[1] if device == "cuda" else BLOCK
+        fx = Chain(*stages).prepare(ProcessSpec(rate(chain), block, x.shape[0], device=device))
         xt = torch.from_numpy(x).to(device)
 
         def run():
@@ -102,11 +123,11 @@ def _rtfx(chain: str, device: str):
 
 def _scipy(chain: str, how: str):
     def setup(x: np.ndarray):
-        if chain == "iir" and how == "sosfilt":
-            sos = np.vstack(iir_sos())
+        if chain != "fir" and how == "sosfilt":
+            sos = _sos(chain)
             return lambda: scipy.signal.sosfilt(sos, x, axis=-1)
-        if chain == "iir":
-            ba = [(s[0, :3], s[0, 3:]) for s in iir_sos()]
+        if chain != "fir":  # one lfilter per section
+            ba = [(s[:3], s[3:]) for s in _sos(chain)]
         else:
             ba = [(h, 1.0) for h in fir_taps()]
 
@@ -124,7 +145,9 @@ def _torchfx(chain: str, device: str):
     import torchfx.filter as tf
 
     def setup(x: np.ndarray):
-        if chain == "iir":
+        if chain == "butter8":
+            mods = [tf.LoButterworth(BUTTER8_CUTOFF_HZ, order=8, fs=BUTTER8_RATE)]
+        elif chain == "iir":
             mods = [tf.HiButterworth(1000, order=2, fs=SAMPLERATE), tf.LoButterworth(5000, order=2, fs=SAMPLERATE),
                     tf.HiChebyshev1(1500, order=2, ripple=CHEBY_RIPPLE_DB, fs=SAMPLERATE),
                     tf.LoChebyshev1(1800, order=2, ripple=CHEBY_RIPPLE_DB, fs=SAMPLERATE)]
@@ -146,9 +169,9 @@ def _torchaudio(chain: str, device: str):
 
     def setup(x: np.ndarray):
         xt = torch.from_numpy(x).to(device)
-        if chain == "iir":
-            ba = [(torch.tensor(s[0, :3], dtype=torch.float32, device=device),
-                   torch.tensor(s[0, 3:], dtype=torch.float32, device=device)) for s in iir_sos()]
+        if chain != "fir":  # one lfilter per section (a single order-8 lfilter is unusable in float32)
+            ba = [(torch.tensor(s[:3], dtype=torch.float32, device=device),
+                   torch.tensor(s[3:], dtype=torch.float32, device=device)) for s in _sos(chain)]
 
             def run():
                 y = xt
@@ -182,7 +205,7 @@ def _pedalboard(chain: str):
 def implementations(chain: str, devices: list[str]) -> list[tuple[str, str, object, str | None]]:
     """``(name, device, setup or None, reason)``; a peer that cannot run here has a reason."""
     out = [(f"rtfx-{d}", d, _rtfx(chain, d), None) for d in devices]
-    if chain == "iir":
+    if chain != "fir":
         out.append(("sosfilt", "cpu", _scipy(chain, "sosfilt"), None))
     out.append(("lfilter", "cpu", _scipy(chain, "lfilter"), None))
     if chain == "fir":
@@ -227,10 +250,10 @@ def run_cell(chain: str, channels: int, seconds: float, devices: list[str], reps
              budget_s: float) -> dict:
     """Probe every implementation on 1 s of the signal, skip those predicted over ``budget_s``,
     then time the others on the whole signal (built, with its reference, only if one runs)."""
-    rec = {"chain": chain, "channels": channels, "seconds": seconds, "samplerate": SAMPLERATE,
+    rec = {"chain": chain, "channels": channels, "seconds": seconds, "samplerate": rate(chain),
            "reps": reps, "impls": {}}
-    probe = make_signal(channels, min(seconds, 1.0))
-    frames = int(seconds * SAMPLERATE)
+    probe = make_signal(channels, min(seconds, 1.0), rate(chain))
+    frames = int(seconds * rate(chain))
     planned, impls = [], implementations(chain, devices)
     for name, device, setup, reason in impls:
         if setup is None:
@@ -250,7 +273,7 @@ def run_cell(chain: str, channels: int, seconds: float, devices: list[str], reps
         else:
             planned.append((name, device, setup, predicted))
     if planned:
-        x = probe if frames == probe.shape[1] else make_signal(channels, seconds)
+        x = probe if frames == probe.shape[1] else make_signal(channels, seconds, rate(chain))
         ref = reference(chain, x)
         scale = float(np.abs(ref).max())
     for name, device, setup, predicted in planned:
