@@ -242,7 +242,7 @@ def plot_offline(doc: dict, path: Path) -> Path | None:
         return None
     plt = _pyplot()
     panels = []
-    for chain, title in (("iir", "IIR chain"), ("fir", "FIR chain"), ("butter8", "Butterworth 8, 48 kHz")):
+    for chain, title in (("iir", "IIR chain"), ("fir", "FIR chain"), ("butter8", "Butterworth 8")):
         rs = [r for r in recs if r["chain"] == chain]
         sec_ref = max((r["seconds"] for r in rs), key=lambda s: sum(r["seconds"] == s for r in rs), default=None)
         by_ch = [r for r in rs if r["seconds"] == sec_ref]

@@ -177,6 +177,8 @@ def markdown(doc: dict) -> str:
                 "`seconds · error · ×` with × = its time / rtfx-cpu's. rtfx-cpu processes the chain in "
                 "4096-frame blocks, rtfx-cuda the whole signal as one block (IIR: the chunked state-space "
                 "scan, parallel over time). Skipped: predicted over the time budget.", ""]
+        if s.get("offline_from"):
+            out += [f"Rows from: {s['offline_from']}.", ""]
         for chain, title in OFFLINE_TITLES.items():
             lines = offline_table(doc["offline"], chain)
             if lines:
