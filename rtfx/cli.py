@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from .audiofile import read_audio, write_audio
 from .preset import PresetError, load_preset
-from .render import CPU_BLOCK, CUDA_BLOCK, render
+from .render import CPU_BLOCK, CUDA_BLOCK, default_blocksize, render
 
 
 class UserError(Exception):
@@ -40,7 +40,7 @@ def cmd_render(args: argparse.Namespace) -> None:
         elif audio.shape[0] != args.channels:
             raise UserError(f"{args.input} has {audio.shape[0]} channels; --channels {args.channels} needs 1 or {args.channels}")
     frames = audio.shape[1]
-    blocksize = args.blocksize or (CUDA_BLOCK if device == "cuda" else CPU_BLOCK)
+    blocksize = args.blocksize or default_blocksize(device)
     print(
         f"rtfx render: {args.input} ({audio.shape[0]} ch, {samplerate} Hz, {frames / samplerate:.2f} s) "
         f"through {chain.name or args.preset} ({len(chain)} stages), {blocksize}-frame blocks on {device}",

@@ -18,6 +18,11 @@ CPU_BLOCK = 256
 CUDA_BLOCK = 1 << 18
 
 
+def default_blocksize(device: str) -> int:
+    """``CUDA_BLOCK`` on a GPU, else ``CPU_BLOCK`` (frames)."""
+    return CUDA_BLOCK if torch.device(device).type == "cuda" else CPU_BLOCK
+
+
 def render(
     chain: Effect,
     audio: np.ndarray,
@@ -43,7 +48,7 @@ def render(
         float32 ``(channels, frames)``.
     """
     channels, frames = audio.shape
-    blocksize = blocksize or (CUDA_BLOCK if torch.device(device).type == "cuda" else CPU_BLOCK)
+    blocksize = blocksize or default_blocksize(device)
     spec = ProcessSpec(samplerate, blocksize, channels, device)
     processor = BlockProcessor(chain, spec)
     latency = chain.latency

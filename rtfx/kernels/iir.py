@@ -233,12 +233,10 @@ class SosFilter:
         ``A^(GROUP-1), ..., A, I`` that sum a group's chunk end states into the group's, and
         ``starts_matrix(A, GROUP)`` cut to its first ``GROUP`` state columns."""
         if "groups" in self._stale:
-            a, states = self._chunk_transition(), 2 * self.sections
-            powers = [np.eye(states)]
-            for _ in range(GROUP - 1):
-                powers.append(powers[-1] @ a)
-            self._group_sum.copy_(torch.from_numpy(np.vstack(powers[::-1])))
-            self._group_starts.copy_(torch.from_numpy(starts_matrix(a, GROUP)[:, : GROUP * states]))
+            width = GROUP * 2 * self.sections
+            starts = starts_matrix(self._chunk_transition(), GROUP)
+            self._group_sum.copy_(torch.from_numpy(starts[width // GROUP :, width:]))  # s_GROUP's U rows
+            self._group_starts.copy_(torch.from_numpy(starts[:, :width]))
             self._stale.discard("groups")
         return self._group_sum, self._group_starts
 
