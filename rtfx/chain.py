@@ -59,7 +59,7 @@ class Chain(Effect):
         for stage in self.stages:
             stage.prepare(spec)
         self.latency = sum(stage.latency for stage in self.stages)
-        self._plan = fuse(self.stages, spec) if self.fuse else list(self.stages)
+        self._plan = fuse(self.stages, spec) if self.fuse and not spec.capture else list(self.stages)
 
     def _reset(self) -> None:
         for item in self._plan:
@@ -67,10 +67,18 @@ class Chain(Effect):
         for stage in self.stages:
             stage.reset()
 
+    def _control(self, frames: int) -> None:
+        if self.spec.capture:  # else each stage's process runs its own host side
+            for stage in self.stages:
+                stage.before_block(frames)
+
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         for item in self._plan:
-            x = item.process(x)
+            x = item.run_block(x) if self.spec.capture else item.process(x)
         return x
+
+    def capture_problems(self) -> list[str]:
+        return [problem for stage in self.stages for problem in stage.capture_problems()]
 
     def to_stage(self) -> dict:
         stage = super().to_stage()

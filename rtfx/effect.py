@@ -7,9 +7,17 @@ a wet/dry mix. Subclasses implement three hooks:
 - ``_update()``: recompute coefficients from the current parameter values; called in
   ``prepare`` and, on the audio thread, at the start of any block in which a parameter moved.
   It must keep state (a coefficient change never resets a filter).
+- ``_control(frames)``: the host side of the next block (read ramped values, write
+  ``Control``s, move ring positions); called after ``_update`` and before ``_process``.
 - ``_process(x)``: process one block ``x`` of shape ``(channels, frames)`` and return the wet
   block of the same shape. It must not modify ``x``; the returned tensor may be a view into the
   effect's own buffer, valid until the next call.
+
+A block is ``before_block(frames)`` (host: ramps, ``_update``, ``_control``) then
+``run_block(x)`` (kernels only). When ``spec.capture`` is set, ``run_block`` must issue the
+same kernels with the same arguments on every block, so that a CUDA graph captured once can
+replay it (``rtfx.graph``): everything that changes lives in device tensors. An effect that
+cannot do that says why in ``capture_problem``.
 """
 from __future__ import annotations
 
@@ -18,6 +26,7 @@ from typing import ClassVar
 
 import torch
 
+from .controls import LinearRamp
 from .kernels.fixed_delay import FixedDelay
 from .params import Param, Smoothed
 from .spec import ProcessSpec
@@ -58,6 +67,8 @@ class Effect:
     #: The wet/dry balance a new instance starts with (reverbs and delays: below 1).
     mix_default: ClassVar[float] = 1.0
     params: ClassVar[tuple[Param, ...]] = ()
+    #: Why this effect's ``run_block`` cannot be captured in a CUDA graph ("" when it can).
+    capture_problem: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -112,8 +123,8 @@ class Effect:
         for smoothed in (*self._smoothed.values(), self._wet):
             smoothed.set_rate(spec.samplerate)
         self._snap()
-        self._ramp_steps = torch.arange(1, spec.blocksize + 1, device=spec.device, dtype=spec.dtype)
-        self._ramp = torch.empty(spec.blocksize, device=spec.device, dtype=spec.dtype)
+        self._wet_ramp = LinearRamp(spec.blocksize, spec.device)
+        self._wet_span = (self._wet.current, self._wet.current)
         self._mixed = torch.empty(spec.channels, spec.blocksize, device=spec.device, dtype=spec.dtype)
         self._stepped = torch.empty_like(self._mixed)
         self._prepare(spec)
@@ -147,7 +158,7 @@ class Effect:
             return x
         if frames > self.spec.blocksize:
             return torch.cat([self.process(part).clone() for part in x.split(self.spec.blocksize, -1)], -1)
-        if self.ramping:
+        if self.ramping and not self.spec.capture:
             return self._process_ramp(x)
         return self._process_step(x)
 
@@ -158,8 +169,30 @@ class Effect:
         return self._process_step(x)
 
     def _process_step(self, x: torch.Tensor) -> torch.Tensor:
-        self.advance(x.shape[-1])
+        self.before_block(x.shape[-1])
+        return self.run_block(x)
+
+    def before_block(self, frames: int) -> None:
+        """The host side of the next block of ``frames``: ramp the parameters (``_update`` if
+        one moved), ``_control``, and the wet amount. With ``spec.capture``, parameters move
+        once per block. Audio thread only."""
+        self.advance(frames)
+        self._control(frames)
+        start = self._wet.current
+        self._wet.target = 0.0 if self.bypass else self.get("mix")
+        self._wet.advance(frames)
+        self._wet_span = (start, self._wet.current)
+        if self.spec.capture or start != self._wet.current or start not in (0.0, 1.0):
+            self._wet_ramp.set(start, self._wet.current, frames)
+
+    def run_block(self, x: torch.Tensor) -> torch.Tensor:
+        """The kernels of one block ``(channels, frames)`` set up by ``before_block``."""
         return self._mix(x, self._process(x))
+
+    def capture_problems(self) -> list[str]:
+        """Why this effect (or a stage inside it) cannot be captured in a CUDA graph."""
+        name = self.type_name or type(self).__name__
+        return [f"{name}: {self.capture_problem}"] if self.capture_problem else []
 
     @property
     def ramping(self) -> bool:
@@ -188,30 +221,21 @@ class Effect:
         frames = dry.shape[-1]
         if self._dry_delay is not None:
             dry = self._dry_delay.process(dry)
-        start = self._wet.current
-        self._wet.target = 0.0 if self.bypass else self.get("mix")
-        self._wet.advance(frames)
-        end = self._wet.current
-        if start == end == 1.0:
-            return wet
-        if start == end == 0.0:
-            return dry
-        out = torch.sub(wet, dry, out=self._mixed[:, :frames])
-        return out.mul_(end if start == end else self._linear_ramp(start, end, frames)).add_(dry)
-
-    def _linear_ramp(self, start: float, end: float, frames: int) -> torch.Tensor:
-        """``(frames,)`` values stepping linearly from just after ``start`` to ``end``.
-
-        A view into a buffer shared by all ramps of this effect: use it before the next ramp.
-        """
-        ramp = torch.mul(self._ramp_steps[:frames], (end - start) / frames, out=self._ramp[:frames])
-        return ramp.add_(start)
+        if not self.spec.capture:
+            if self._wet_span == (1.0, 1.0):
+                return wet
+            if self._wet_span == (0.0, 0.0):
+                return dry
+        return torch.lerp(dry, wet, self._wet_ramp.tensor[:frames], out=self._mixed[:, :frames])
 
     # -- hooks ---------------------------------------------------------------------------
     def _prepare(self, spec: ProcessSpec) -> None:
         pass
 
     def _update(self) -> None:
+        pass
+
+    def _control(self, frames: int) -> None:
         pass
 
     def _reset(self) -> None:

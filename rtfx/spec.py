@@ -16,6 +16,9 @@ class ProcessSpec:
         channels: number of audio channels; blocks have shape ``(channels, frames)``.
         device: torch device the signal lives on ("cpu", "cuda", ...).
         dtype: signal dtype; rtfx's signal path is float32.
+        capture: every block must run the same kernels with the same arguments, so that one
+            CUDA graph can replay them (see ``rtfx.graph``): mixes are always computed and
+            parameters move once per block instead of every few frames.
     """
 
     samplerate: float
@@ -23,6 +26,7 @@ class ProcessSpec:
     channels: int
     device: torch.device = field(default=torch.device("cpu"))
     dtype: torch.dtype = torch.float32
+    capture: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "device", torch.device(self.device))

@@ -11,7 +11,7 @@ from ..effect import Effect
 from ..kernels.convolution import make_convolver
 from ..params import Param
 from ..spec import ProcessSpec
-from .gain import apply_gain, db_to_linear
+from .gain import GainRamp, db_to_linear
 
 
 class Convolution(Effect):
@@ -64,15 +64,17 @@ class Convolution(Effect):
             )
         self._kernel = make_convolver(taps, spec.channels, spec.blocksize, spec.device)
         self._gained = torch.empty(spec.channels, spec.blocksize, device=spec.device, dtype=spec.dtype)
-        self._linear = db_to_linear(self.value("gain_db"))
+        self._gain = GainRamp(spec, db_to_linear(self.value("gain_db")))
 
     def _reset(self) -> None:
         self._kernel.reset()
-        self._linear = db_to_linear(self.value("gain_db"))
+        self._gain.snap(db_to_linear(self.value("gain_db")))
+
+    def _control(self, frames: int) -> None:
+        self._gain.move_to(db_to_linear(self.value("gain_db")), frames)
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
-        start, self._linear = self._linear, db_to_linear(self.value("gain_db"))
-        return apply_gain(self, self._kernel.process(x), start, self._linear, self._gained)
+        return self._gain.apply(self._kernel.process(x), self._gained)
 
     def _preset_fields(self) -> dict:
         fields = {"file": str(self.file)} if self.file is not None else {"taps": self._taps.tolist()}

@@ -34,13 +34,14 @@ import math
 import numpy as np
 import torch
 
+from ..controls import Control
 from ..design import design_biquad
 from ..effect import Effect
 from ..kernels.iir import SosFilter
 from ..kernels.oversample import FACTORS, Oversampler, check_factor, latency_frames
 from ..params import Param
 from ..spec import ProcessSpec
-from .gain import apply_gain, db_to_linear
+from .gain import GainRamp, db_to_linear
 from .utility import dc_blocker_sections
 
 DC_BLOCK_HZ = 10.0
@@ -99,6 +100,9 @@ class Drive(Effect):
         self._resampler = Oversampler(factor, spec.channels, spec.blocksize, spec.device) if factor > 1 else None
         self.sections = self._applied = self.design()
         self._post = SosFilter(self.sections, spec.channels, spec.blocksize, spec.device)
+        self._drive, self._level = GainRamp(spec, always=True), GainRamp(spec)  # u is changed in place
+        self._bias = Control(2, spec.device)  # [bias, curve(bias)]
+        self._bias_written = None
         self._reset()
 
     def _update(self) -> None:
@@ -110,29 +114,35 @@ class Drive(Effect):
         if self._resampler is not None:
             self._resampler.reset()
         self._post.reset()
-        self._drive = db_to_linear(self.value("drive_db"))
-        self._level = db_to_linear(self.value("level_db"))
+        self._drive.snap(db_to_linear(self.value("drive_db")))
+        self._level.snap(db_to_linear(self.value("level_db")))
 
-    def _process(self, x: torch.Tensor) -> torch.Tensor:
-        frames = x.shape[-1]
-        start, self._drive = self._drive, db_to_linear(self.value("drive_db"))
-        scale = self._drive if start == self._drive else self._linear_ramp(start, self._drive, frames)
-        u = torch.mul(x, scale, out=self._driven[:, :frames])
-        if self._resampler is not None:
-            u = self._resampler.up(u)
+    def _control(self, frames: int) -> None:
+        self._drive.move_to(db_to_linear(self.value("drive_db")), frames)
+        self._level.move_to(db_to_linear(self.value("level_db")), frames)
         bias = self.value("bias")
-        if bias:
-            u.add_(bias)
-        u = self.shape_(u, self._scratch[frames])
-        if bias:
-            u.sub_(self.curve(bias))
-        if self._resampler is not None:
-            u = self._resampler.down(u)
+        if bias != self._bias_written:
+            self._bias.set([bias, self.curve(bias)])
+            self._bias_written = bias
         if self._applied is not self.sections:
             self._post.set_sos(self.sections, rebalance=not self.ramping)
             self._applied = self.sections
-        start, self._level = self._level, db_to_linear(self.value("level_db"))
-        return apply_gain(self, self._post.process(u), start, self._level, self._out)
+        self._post.before_block(frames)
+
+    def _process(self, x: torch.Tensor) -> torch.Tensor:
+        frames = x.shape[-1]
+        u = self._drive.apply(x, self._driven)
+        if self._resampler is not None:
+            u = self._resampler.up(u)
+        biased = self.spec.capture or self.value("bias") != 0.0
+        if biased:
+            u.add_(self._bias.tensor[0])
+        u = self.shape_(u, self._scratch[frames])
+        if biased:
+            u.sub_(self._bias.tensor[1])
+        if self._resampler is not None:
+            u = self._resampler.down(u)
+        return self._level.apply(self._post.process(u), self._out)
 
     def _preset_fields(self) -> dict:
         return {"oversample": self.oversample}

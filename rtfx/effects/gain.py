@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from ..controls import LinearRamp
 from ..effect import Effect
 from ..params import Param
 from ..spec import ProcessSpec
@@ -13,16 +14,41 @@ def db_to_linear(gain_db: float) -> float:
     return 10 ** (gain_db / 20)
 
 
-def apply_gain(effect: Effect, x: torch.Tensor, start: float, end: float, out: torch.Tensor) -> torch.Tensor:
-    """``x`` times a linear factor ramping per sample from ``start`` to ``end``.
+class GainRamp:
+    """A linear gain that moves per sample across a block: the host sets where it goes
+    (``move_to``, in ``_control``), the kernels ``apply`` it.
 
-    Returns ``x`` itself at unity gain, else a view into ``out`` (``(channels, blocksize)``).
+    Args:
+        spec: the effect's spec (block size, device; with ``spec.capture`` the multiply always
+            runs, else a steady unity gain returns the input itself).
+        value: the starting gain, linear.
+        always: never return the input itself (the caller writes into the result).
     """
-    if start == end == 1.0:
-        return x
-    frames = x.shape[-1]
-    scale = end if start == end else effect._linear_ramp(start, end, frames)
-    return torch.mul(x, scale, out=out[:, :frames])
+
+    def __init__(self, spec: ProcessSpec, value: float = 1.0, always: bool = False) -> None:
+        self._ramp = LinearRamp(spec.blocksize, spec.device)
+        self._always = spec.capture or always
+        self.snap(value)
+
+    def snap(self, value: float) -> None:
+        """Jump to ``value`` (reset): the next block starts there."""
+        self.value = value
+        self._unity = value == 1.0
+
+    def move_to(self, value: float, frames: int) -> None:
+        """The next block of ``frames`` ramps from the current gain to ``value``."""
+        start, self.value = self.value, value
+        self._unity = start == value == 1.0
+        if not (self._unity and not self._always):
+            self._ramp.set(start, value, frames)
+
+    def apply(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(channels, frames)`` times the ramp, into ``out`` ``(channels, >= frames)``
+        (or ``x`` itself at a steady unity gain outside capture)."""
+        if self._unity and not self._always:
+            return x
+        frames = x.shape[-1]
+        return torch.mul(x, self._ramp.tensor[:frames], out=out[:, :frames])
 
 
 class Gain(Effect):
@@ -34,11 +60,14 @@ class Gain(Effect):
 
     def _prepare(self, spec: ProcessSpec) -> None:
         self._out = torch.empty(spec.channels, spec.blocksize, device=spec.device, dtype=spec.dtype)
+        self._gain = GainRamp(spec)
         self._reset()
 
     def _reset(self) -> None:
-        self._linear = db_to_linear(self.value("gain_db"))
+        self._gain.snap(db_to_linear(self.value("gain_db")))
+
+    def _control(self, frames: int) -> None:
+        self._gain.move_to(db_to_linear(self.value("gain_db")), frames)
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
-        start, self._linear = self._linear, db_to_linear(self.value("gain_db"))
-        return apply_gain(self, x, start, self._linear, self._out)
+        return self._gain.apply(x, self._out)

@@ -8,7 +8,7 @@ from ..kernels.dynamics import DbGain, LinkedLevel
 from ..kernels.envelope import F64, DecayingMax, Views, coefficient, sliding_max
 from ..params import Param
 from ..spec import ProcessSpec
-from .gain import apply_gain, db_to_linear
+from .gain import GainRamp, db_to_linear
 
 
 class Limiter(Effect):
@@ -64,6 +64,7 @@ class Limiter(Effect):
         self._scratch = torch.empty(spec.channels * lag, dtype=F64, device=device)
         self._buffers = Views(self._cut)
         self._gain = DbGain(spec.channels, frames, device)
+        self._drive = GainRamp(spec)
         self._last_average = self._average[:1].zero_()
         self._snap_gains()
 
@@ -87,7 +88,14 @@ class Limiter(Effect):
 
     def _snap_gains(self) -> None:
         self._ceiling_db = self.value("ceiling_db")
-        self._drive = db_to_linear(self.value("input_gain_db") - self._ceiling_db)
+        self._drive.snap(self._drive_gain())
+
+    def _drive_gain(self) -> float:
+        return db_to_linear(self.value("input_gain_db") - self.value("ceiling_db"))
+
+    def _control(self, frames: int) -> None:
+        self._ceiling_start, self._ceiling_db = self._ceiling_db, self.value("ceiling_db")
+        self._drive.move_to(self._drive_gain(), frames)
 
     def _update(self) -> None:
         self._release.set_decay(coefficient(self.value("release_ms") * 1e-3, self.spec.samplerate))
@@ -102,9 +110,8 @@ class Limiter(Effect):
         frames, lag = x.shape[-1], self.latency
         lines, driven, window, sums, sums_end, sums_start, average, delayed = self._buffers(frames)
         (needed, new_needed, *_), (held, new_held, *_), (_, new_audio, *_) = lines
-        drive_start, ceiling_start = self._drive, self._ceiling_db
-        self._snap_gains()
-        driven = apply_gain(self, x, drive_start, self._drive, driven)
+        ceiling_start = self._ceiling_start
+        driven = self._drive.apply(x, driven)
         # Reduction each new sample needs, its look-ahead maximum, then the release.
         self._level.process(driven, out=new_needed).clamp_(min=0.0)
         new_held.copy_(self._release.process(sliding_max(needed, lag + 1, window)))

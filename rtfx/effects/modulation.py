@@ -20,6 +20,7 @@ import math
 
 import torch
 
+from ..controls import LinearRamp
 from ..effect import Effect
 from ..kernels.delayline import INTERPOLATIONS, DelayLine
 from ..kernels.lfo import SHAPES, Lfo
@@ -78,6 +79,7 @@ class ModulatedDelay(Effect):
         return self.value("delay_ms")
 
     def _prepare(self, spec: ProcessSpec) -> None:
+        self._ramp = LinearRamp(spec.blocksize, spec.device)
         depth = next(p for p in self.params if p.name == "depth_ms").maximum
         delay = max((p.maximum for p in self.params if p.name == "delay_ms"), default=0.0)
         longest = (delay + depth) * 1e-3 * spec.samplerate + 2
@@ -163,7 +165,7 @@ class ModulatedDelay(Effect):
         start, self._feedback = self._feedback, self.value("feedback")
         feedback = self._feedback  # a ramp per sample while it moves: a stepped gain would zip
         if start != feedback:
-            feedback = self._linear_ramp(start, feedback, frames)
+            feedback = self._ramp(start, feedback, frames)
         index, weights = self._line.locate(positions)
         pieces = self._loop_views.get((frames, step)) or self._make_loop_views(frames, step, index, weights, out)
         for begin, end, piece_index, piece_weights, piece_out, loop_in in pieces:
@@ -276,6 +278,7 @@ class Tremolo(Effect):
         super().__init__(**values)
 
     def _prepare(self, spec: ProcessSpec) -> None:
+        self._ramp = LinearRamp(spec.blocksize, spec.device)
         self._lfo = Lfo(self.shape, spec.channels, 1, spec.blocksize, spec.device, spec.dtype)
         self._gain = torch.empty(spec.channels, spec.blocksize, device=spec.device, dtype=spec.dtype)
         self._out = torch.empty_like(self._gain)
@@ -291,7 +294,7 @@ class Tremolo(Effect):
         lfo = self._lfo.values(frames, rate, self.value("stereo_phase_deg") / 360.0).view(channels, frames)
         self._lfo.advance(frames, rate)
         start, self._depth = self._depth, self.value("depth")
-        depth = self._depth if start == self._depth else self._linear_ramp(start, self._depth, frames)
+        depth = self._depth if start == self._depth else self._ramp(start, self._depth, frames)
         gain = torch.mul(lfo, depth, out=self._gain[:, :frames]).neg_().add_(1.0)
         return torch.mul(x, gain, out=self._out[:, :frames])
 

@@ -38,7 +38,7 @@ import torch
 from ..effect import Effect
 from ..params import Param
 from ..spec import ProcessSpec
-from .gain import apply_gain, db_to_linear
+from .gain import GainRamp, db_to_linear
 
 EXAMPLE_MODEL = Path(__file__).resolve().parents[2] / "assets" / "models" / "tanh_drive_tcn.pt"
 CONTRACT_FILE = "rtfx.json"
@@ -224,6 +224,7 @@ class Neural(Effect):
         length = spec.blocksize if self.recurrent else self.receptive_field - 1 + spec.blocksize
         self._lines = [torch.zeros(c, 1, length, device=dev, dtype=spec.dtype) for _ in range(2)]
         self._out = torch.empty(c, spec.blocksize, device=dev, dtype=spec.dtype)
+        self._in_gain, self._out_gain = GainRamp(spec, always=True), GainRamp(spec)
         if self.recurrent:
             self._initial = tuple(s.to(dev) for s in _as_tuple(self._model.initial_state(c)))
             self._state = tuple(s.clone() for s in self._initial)
@@ -240,36 +241,33 @@ class Neural(Effect):
             for state, initial in zip(self._state, self._initial):
                 state.copy_(initial)
         self._side = 0
-        self._in_gain = db_to_linear(self.value("input_db"))
-        self._out_gain = db_to_linear(self.value("output_db"))
+        self._in_gain.snap(db_to_linear(self.value("input_db")))
+        self._out_gain.snap(db_to_linear(self.value("output_db")))
+
+    def _control(self, frames: int) -> None:
+        self._in_gain.move_to(db_to_linear(self.value("input_db")), frames)
+        self._out_gain.move_to(db_to_linear(self.value("output_db")), frames)
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         frames = x.shape[-1]
-        start, self._in_gain = self._in_gain, db_to_linear(self.value("input_db"))
         with torch.no_grad(), self._precision:
-            y = self._run_recurrent(x, start) if self.recurrent else self._run_causal(x, start)
-        start, self._out_gain = self._out_gain, db_to_linear(self.value("output_db"))
-        return apply_gain(self, y[:, 0, y.shape[-1] - frames :], start, self._out_gain, self._out)
+            y = self._run_recurrent(x) if self.recurrent else self._run_causal(x)
+        return self._out_gain.apply(y[:, 0, y.shape[-1] - frames :], self._out)
 
-    def _gain_into(self, x: torch.Tensor, start: float, out: torch.Tensor) -> None:
-        """Write ``x`` times the input gain (ramping from ``start``) into ``out`` ``(channels, frames)``."""
-        if apply_gain(self, x, start, self._in_gain, out) is x:
-            out.copy_(x)
-
-    def _run_causal(self, x: torch.Tensor, start: float) -> torch.Tensor:
+    def _run_causal(self, x: torch.Tensor) -> torch.Tensor:
         """Shift the block into the line [past R - 1 + blocksize - frames | block]; run the model on it."""
         frames = x.shape[-1]
         old, line = self._lines[self._side], self._lines[1 - self._side]
         self._side = 1 - self._side
         length = line.shape[-1]
         line[..., : length - frames].copy_(old[..., frames:])
-        self._gain_into(x, start, line[:, 0, length - frames :])
+        self._in_gain.apply(x, line[:, 0, length - frames :])
         return self._model(line)
 
-    def _run_recurrent(self, x: torch.Tensor, start: float) -> torch.Tensor:
+    def _run_recurrent(self, x: torch.Tensor) -> torch.Tensor:
         """Run the model on the block and the state; keep the new state in our buffers."""
         block = self._lines[0][..., : x.shape[-1]]
-        self._gain_into(x, start, block[:, 0])
+        self._in_gain.apply(x, block[:, 0])
         y, state = self._model(block, self._pack(self._state))
         for mine, new in zip(self._state, _as_tuple(state)):
             mine.copy_(new)

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import torch
 
+from ..controls import LinearRamp
 from ..effect import Effect
 from ..params import Param
 from ..spec import ProcessSpec
@@ -31,6 +32,7 @@ class ChannelMatrix(Effect):
         raise NotImplementedError
 
     def _prepare(self, spec: ProcessSpec) -> None:
+        self._ramp = LinearRamp(spec.blocksize, spec.device)
         fits = self.max_channels is None or spec.channels <= self.max_channels
         if spec.channels < self.min_channels or not fits:
             wanted = (f"{self.min_channels}" if self.min_channels == self.max_channels
@@ -59,7 +61,7 @@ class ChannelMatrix(Effect):
         self._target.copy_(torch.from_numpy(self._wanted))
         self._applied.neg_().add_(self._target)
         delta = torch.matmul(self._applied, x, out=self._delta[:, :frames])
-        out.addcmul_(delta, self._linear_ramp(0.0, 1.0, frames))
+        out.addcmul_(delta, self._ramp(0.0, 1.0, frames))
         self._applied.copy_(self._target)
         self._used = self._wanted
         return out

@@ -16,18 +16,22 @@ class FixedDelay:
 
     def __init__(self, channels: int, delay: int, max_block: int, device="cpu", dtype=torch.float32) -> None:
         self.delay = delay
-        # Two buffers [history | block]; the history moves to the other one after each block.
-        self._buffers = [torch.zeros(channels, delay + max_block, device=device, dtype=dtype) for _ in range(2)]
+        # [history | block]; after each block the history moves to the front via ``_spare``.
+        self._buffer = torch.zeros(channels, delay + max_block, device=device, dtype=dtype)
+        self._spare = torch.zeros(channels, delay, device=device, dtype=dtype)
+        self._out = torch.zeros(channels, max_block, device=device, dtype=dtype)
 
     def reset(self) -> None:
-        for buffer in self._buffers:
-            buffer.zero_()
+        self._buffer.zero_()
 
     def process(self, x: torch.Tensor) -> torch.Tensor:
-        """The block ``delay`` samples ago, same shape as ``x``; a view valid until the next call."""
+        """The block ``delay`` samples ago, same shape as ``x``; a view valid until the next call.
+
+        Always the same buffers (a CUDA graph can replay it)."""
         frames, delay = x.shape[-1], self.delay
-        current, other = self._buffers
-        current[:, delay : delay + frames].copy_(x)
-        other[:, :delay].copy_(current[:, frames : frames + delay])
-        self._buffers = [other, current]
-        return current[:, :frames]
+        self._buffer[:, delay : delay + frames].copy_(x)
+        out = self._out[:, :frames]
+        out.copy_(self._buffer[:, :frames])
+        self._spare.copy_(self._buffer[:, frames : frames + delay])
+        self._buffer[:, :delay].copy_(self._spare)
+        return out

@@ -147,7 +147,8 @@ class SosFilter:
         f32 = dict(device=self.device, dtype=torch.float32)
         self._matrices = {k: torch.empty(states + k, states + k, **f32) for k in sizes}
         self._stale: set[int | str] = set()  # block sizes, "powers", "starts", "groups" to rebuild
-        # Ping-pong buffers per piece size: rows [state | block]; the state lives in one of them.
+        # Per piece size: input rows [state | block] and output rows [state' | y]; the state
+        # lives in the chunk size's input buffer.
         self._buffers = {k: [torch.zeros(channels, states + k, **f32) for _ in range(2)] for k in sizes}
         self._state = self._buffers[self.chunk][0][:, :states]
         max_chunks = max(1, -(-max_block // self.chunk))
@@ -266,6 +267,25 @@ class SosFilter:
         self._state.zero_()
 
     # -- processing ----------------------------------------------------------------------
+    def before_block(self, frames: int) -> None:
+        """Host side of a block of ``frames``: rebalance after a ramp and rebuild the matrices
+        it will use, so that ``process`` only launches kernels (a CUDA graph can replay it)."""
+        if self._ramped:
+            self.set_sos(self.sos)
+        chunks, rest = divmod(frames, self.chunk)
+        for bit in range(self.chunk.bit_length()):
+            if rest & (1 << bit):
+                self._refresh(1 << bit)
+        if chunks:
+            self._refresh(self.chunk)
+        if chunks == 1 and not rest:  # one piece
+            return
+        if chunks and chunks <= self._direct_chunks:
+            self._refresh_starts()
+        elif chunks:
+            self._refresh_powers()
+            self._refresh_groups()
+
     def process(self, x: torch.Tensor) -> torch.Tensor:
         """Filter one block ``x`` of shape ``(channels, frames)``; returns ``(channels, frames)``.
 
@@ -328,15 +348,14 @@ class SosFilter:
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
 
     def _piece(self, x: torch.Tensor, k: int) -> torch.Tensor:
-        """One matmul: ``[s', y] = [s, x] @ M_k``."""
+        """One matmul: ``[s', y] = [s, x] @ M_k`` (the state stays in the same buffer)."""
         states = 2 * self.sections
         inp, out = self._buffers[k]
-        if self._state.data_ptr() != inp.data_ptr():
+        if k != self.chunk:  # the chunk's input buffer holds the state itself
             inp[:, :states].copy_(self._state)
         inp[:, states:].copy_(x)
         torch.matmul(inp, self._refresh(k), out=out)
-        self._buffers[k] = [out, inp]
-        self._state = out[:, :states]
+        self._state.copy_(out[:, :states])
         return out[:, states:]
 
     def _chunks(self, x: torch.Tensor) -> torch.Tensor:
