@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .effect import Effect
+from .graph.runner import GraphRunner, capture_problems
 from .spec import ProcessSpec
 
 
@@ -20,19 +21,32 @@ class BlockProcessor:
     replaced by silence and the chain is reset (counted in ``faults``); the output is clipped
     to ``±ceiling`` (linear, 1.0 = 0 dBFS) so it can never run away.
 
+    On CUDA the chain runs from one CUDA graph per block (``rtfx.graph.GraphRunner``) when every
+    effect in it can be captured; otherwise it runs eagerly and ``eager_reason`` says which
+    effects kept it from the graph.
+
     Args:
         chain: the effect to run (prepared here with ``spec``).
         spec: sample rate, block size, channels, device.
         ceiling: output limit, linear full scale.
+        graph: on CUDA, ``None`` captures when possible, ``True`` insists (raises
+            ``NotCapturable`` naming the effects that cannot be captured), ``False`` runs eagerly.
     """
 
-    def __init__(self, chain: Effect, spec: ProcessSpec, ceiling: float = 1.0) -> None:
-        self.chain = chain.prepare(spec)
+    def __init__(self, chain: Effect, spec: ProcessSpec, ceiling: float = 1.0, graph: bool | None = None) -> None:
         self.spec = spec
         self.ceiling = ceiling
         self.faults = 0
         self.blocks = 0
+        self.runner, self.eager_reason = None, ""
         pin = spec.device.type == "cuda"
+        if pin and graph is not False:
+            problems = capture_problems(chain)
+            if graph or not problems:
+                self.runner = GraphRunner(chain, spec)
+            else:
+                self.eager_reason = "eager CUDA (no graph): " + "; ".join(problems)
+        self.chain = self.runner.chain if self.runner else chain.prepare(spec)
         self._host_in = torch.zeros(spec.channels, spec.blocksize, pin_memory=pin)
         self._host_out = torch.zeros(spec.channels, spec.blocksize, pin_memory=pin)
         self._device_in = self._host_in if not pin else torch.zeros_like(self._host_in, device=spec.device)
@@ -56,11 +70,12 @@ class BlockProcessor:
         host_in = self._host_in[:, :frames]
         host_in.copy_(torch.from_numpy(indata).T)
         torch.nan_to_num_(host_in, nan=0.0, posinf=0.0, neginf=0.0)
-        x = host_in
-        if self._device_in is not self._host_in:  # GPU: one pinned copy to the device
-            x = self._device_in[:, :frames]
-            x.copy_(host_in, non_blocking=True)
-        y = self.chain.process(x)
+        if self.runner is not None:  # one copy in, one graph replay
+            y = self.runner.process(host_in)
+        elif self._device_in is not self._host_in:  # eager GPU: one pinned copy to the device
+            y = self.chain.process(self._device_in[:, :frames].copy_(host_in, non_blocking=True))
+        else:
+            y = self.chain.process(host_in)
         host_out = self._host_out[:, :frames]
         host_out.copy_(y)
         self.blocks += 1

@@ -52,10 +52,13 @@ class SosEffect(Effect):
     def _reset(self) -> None:
         self._kernel.reset()
 
-    def _process(self, x: torch.Tensor) -> torch.Tensor:
+    def _control(self, frames: int) -> None:
         if self._applied is not self.sections:
             self._kernel.set_sos(self.sections)
             self._applied = self.sections
+        self._kernel.before_block(frames)
+
+    def _process(self, x: torch.Tensor) -> torch.Tensor:
         return self._kernel.process(x)
 
     def ramp_sections(self, frames: int) -> np.ndarray:

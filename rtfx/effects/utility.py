@@ -11,7 +11,7 @@ import math
 import numpy as np
 import torch
 
-from ..controls import LinearRamp
+from ..controls import Control, LinearRamp
 from ..effect import Effect
 from ..params import Param
 from ..spec import ProcessSpec
@@ -32,38 +32,43 @@ class ChannelMatrix(Effect):
         raise NotImplementedError
 
     def _prepare(self, spec: ProcessSpec) -> None:
-        self._ramp = LinearRamp(spec.blocksize, spec.device)
         fits = self.max_channels is None or spec.channels <= self.max_channels
         if spec.channels < self.min_channels or not fits:
             wanted = (f"{self.min_channels}" if self.min_channels == self.max_channels
                       else f"at least {self.min_channels}")
             raise ValueError(f"{self.type_name}: needs {wanted} channel(s), the stream has {spec.channels}")
         f32 = dict(device=spec.device, dtype=spec.dtype)
-        self._applied = torch.empty(spec.channels, spec.channels, **f32)  # last matrix used
-        self._target = torch.empty_like(self._applied)
+        self._matrices = Control((2, spec.channels, spec.channels), spec.device)  # [M0, M1 - M0]
+        self._fraction = LinearRamp(spec.blocksize, spec.device)
         self._out = torch.empty(spec.channels, spec.blocksize, **f32)
         self._delta = torch.empty_like(self._out)
         self._reset()
 
     def _reset(self) -> None:
-        self._wanted = self._used = self.matrix()  # float64; ``_used`` is in ``_applied``
-        self._applied.copy_(torch.from_numpy(self._used))
+        self._wanted = self._used = self.matrix()  # float64
+        self._written = None
 
     def _update(self) -> None:
         self._wanted = self.matrix()
 
+    def _control(self, frames: int) -> None:
+        """This block goes from ``_used`` to ``_wanted``: y[t] = M0 x[t] + r[t] (M1 - M0) x[t],
+        the ramp r rising from 1/frames to 1."""
+        start, end = self._used, self._wanted
+        if self._written is None or self._written[0] is not start or self._written[1] is not end:
+            self._matrices.set(np.stack([start, end - start]))
+            self._written = (start, end)
+        self._moving = end is not start
+        self._fraction.set(0.0, 1.0, frames)
+        self._used = end
+
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         frames = x.shape[-1]
-        out = torch.matmul(self._applied, x, out=self._out[:, :frames])
-        if self._wanted is self._used:
-            return out
-        # y[t] = M0 x[t] + ramp[t] (M1 - M0) x[t], the ramp rising from 1/frames to 1
-        self._target.copy_(torch.from_numpy(self._wanted))
-        self._applied.neg_().add_(self._target)
-        delta = torch.matmul(self._applied, x, out=self._delta[:, :frames])
-        out.addcmul_(delta, self._ramp(0.0, 1.0, frames))
-        self._applied.copy_(self._target)
-        self._used = self._wanted
+        matrices = self._matrices.tensor
+        out = torch.matmul(matrices[0], x, out=self._out[:, :frames])
+        if self._moving or self.spec.capture:
+            delta = torch.matmul(matrices[1], x, out=self._delta[:, :frames])
+            out.addcmul_(delta, self._fraction.tensor[:frames])
         return out
 
 
