@@ -34,10 +34,12 @@ def _devices() -> tuple[list[dict], list[dict]]:
 
 
 class AudioBar(QWidget):
-    """The stream's settings; ``start_requested`` / ``stop_requested`` when the button is hit."""
+    """The stream's settings; ``start_requested`` / ``stop_requested`` when the button is hit,
+    ``dsp_requested`` when the DSP device is changed while streaming (a live switch)."""
 
     start_requested = pyqtSignal()
     stop_requested = pyqtSignal()
+    dsp_requested = pyqtSignal(str)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -73,7 +75,8 @@ class AudioBar(QWidget):
             self.dsp.setItemData(1, "No CUDA GPU here: torch sees none", Qt.ItemDataRole.ToolTipRole)
             self.dsp.setToolTip("DSP device. CUDA is unavailable: torch sees no CUDA GPU on this machine")
         else:
-            self.dsp.setToolTip("DSP device for the chain")
+            self.dsp.setToolTip("DSP device for the chain; changing it while streaming moves the chain "
+                                "without a click (CUDA: one graph per block)")
         self.start = QPushButton("Start")
         self.start.setObjectName("start")
         self.start.setCheckable(True)
@@ -97,6 +100,8 @@ class AudioBar(QWidget):
         self._apis: list[dict] = []
         self._devs: list[dict] = []
         self.hostapi.currentIndexChanged.connect(self._fill_devices)
+        self._running = False
+        self.dsp.currentIndexChanged.connect(self._dsp_changed)
         self.refresh()
 
     def refresh(self, prefer_virtual: bool | None = None) -> None:
@@ -161,9 +166,14 @@ class AudioBar(QWidget):
         self.start.setEnabled(True)
         self.start.blockSignals(False)
         for widget in (self.hostapi, self.input_device, self.output_device, self.source, self.rate,
-                       self.block, self.input_channels, self.dsp):
+                       self.block, self.input_channels):
             widget.setEnabled(not running)
+        self._running = running
         self.latency.setText(f"latency {latency_ms:.1f} ms" if latency_ms is not None else "latency —")
+
+    def _dsp_changed(self) -> None:
+        if self._running:
+            self.dsp_requested.emit(self.dsp.currentData())
 
     def set_starting(self) -> None:
         self.start.setText("Starting…")

@@ -11,7 +11,7 @@ import json
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
@@ -55,6 +55,7 @@ class EngineLink(QObject):
     failed = pyqtSignal(str)  # could not start, or died
     stopped = pyqtSignal(dict)  # final report
     message = pyqtSignal(str)  # an engine error (a rejected edit...)
+    dsp_changed = pyqtSignal(str)  # how the chain runs after a DSP switch ("cuda graph"...)
     _start_done = pyqtSignal(object, object)  # (EngineProcess or None, info or error text)
 
     def __init__(self, parent=None) -> None:
@@ -144,6 +145,12 @@ class EngineLink(QObject):
         if self._pending is not None:
             self.apply(self._pending)
 
+    def switch_dsp(self, dsp: str) -> None:
+        """Move the playing chain to "cpu" or "cuda" without stopping (shadowed, crossfaded)."""
+        if self.engine is not None and self.settings is not None and dsp != self.settings.dsp:
+            self.engine.switch_dsp(dsp)
+            self.settings = replace(self.settings, dsp=dsp)
+
     def stop(self) -> dict | None:
         """Stop streaming (waits for the engine's report, a fraction of a second)."""
         engine, self.engine = self.engine, None
@@ -220,6 +227,8 @@ class EngineLink(QObject):
         for kind, payload in self.engine.messages():
             if kind == "error":
                 self.message.emit(payload)
+            elif kind == "dsp":
+                self.dsp_changed.emit(payload)
         meters = self.engine.meters()
         if not meters["alive"] and not self.engine.is_alive():
             self.engine.close()

@@ -81,6 +81,7 @@ class MainWindow(QMainWindow):
         self.link.started.connect(self._on_started)
         self.link.failed.connect(self._on_failed)
         self.link.message.connect(self.show_error)
+        self.link.dsp_changed.connect(lambda path: self.statusBar().showMessage(f"DSP moved: {path}"))
         self._last_blocks, self._last_progress = 0.0, time.monotonic()
         self._polls = 0
         self._faults = 0.0
@@ -95,6 +96,7 @@ class MainWindow(QMainWindow):
     # -- layout ------------------------------------------------------------------------------
     def _build(self) -> None:
         self.audio_bar = AudioBar()
+        self.audio_bar.dsp_requested.connect(self.link.switch_dsp)
         self.audio_bar.start_requested.connect(self.start_stream)
         self.audio_bar.stop_requested.connect(self.stop_stream)
         toolbar = self.addToolBar("Audio")
@@ -402,7 +404,7 @@ class MainWindow(QMainWindow):
         source = Path(info["input_file"]).name if info.get("input_file") else "device input"
         self.statusBar().showMessage(
             f"Streaming on {device['name']} ({device['hostapi']}), {info['samplerate']} Hz, {info['blocksize']} frames, "
-            f"{info['dsp_device'].upper()}; input: {source}")
+            f"DSP: {info.get('dsp_path', info['dsp_device'])}; input: {source}")
 
     def _on_failed(self, message: str) -> None:
         self.audio_bar.set_running(False)

@@ -1,9 +1,10 @@
 """Preset cells: a bundled preset chain through rtfx's live path, against SciPy streaming the
-same chain, and the hook for the CUDA-graph live path (issue 6).
+same chain, and the same chain from one CUDA graph per block.
 
 rtfx runs the chain through ``BlockProcessor`` (``rtfx/stream.py``), exactly as the live
 callback does: interleaved ``(frames, channels)`` numpy blocks in and out, on CPU or, on CUDA,
-one pinned copy each way per block (eager launches). SciPy's model of a chain is built stage by
+one pinned copy each way per block with eager launches (rtfx-cuda) or one CUDA graph replay
+(rtfx-cuda-graph). SciPy's model of a chain is built stage by
 stage from what each stage declares (gain, second-order sections, impulse response, mix,
 bypass); a stage it cannot model (a non-linear effect, say) makes the whole preset
 "no SciPy model", said in the output rather than hidden.
@@ -144,9 +145,9 @@ class ScipyChainPeer:
 class LivePath:
     """``BlockProcessor.process(indata, outdata)`` on interleaved float32 blocks."""
 
-    def __init__(self, cell: C.Cell, blocks: np.ndarray, device: str):
+    def __init__(self, cell: C.Cell, blocks: np.ndarray, device: str, graph: bool = False):
         from rtfx.stream import BlockProcessor
-        self.processor = BlockProcessor(load_chain(cell), spec_for(cell, device))
+        self.processor = BlockProcessor(load_chain(cell), spec_for(cell, device), graph=graph)
         self.x = np.ascontiguousarray(blocks.transpose(0, 2, 1))   # (n, frames, channels)
         self.out = np.zeros(self.x.shape[1:], dtype=np.float32)
 
@@ -155,17 +156,17 @@ class LivePath:
         return self.out
 
     def reset(self) -> None:
-        self.processor.chain.reset()
+        self.processor.reset()
 
     @staticmethod
     def to_numpy(y) -> np.ndarray:
         return np.array(y.T, dtype=np.float64)
 
 
-def cuda_graph_live_path(cell: C.Cell, blocks: np.ndarray):
-    """Hook for the CUDA-graph live path (issue 6): return an object with ``step``/``reset``/
-    ``to_numpy`` like :class:`LivePath`, or ``None`` while rtfx has no captured path."""
-    return None
+def cuda_graph_live_path(cell: C.Cell, blocks: np.ndarray) -> LivePath:
+    """The chain from one CUDA graph per block (raises ``NotCapturable`` naming the effects
+    that cannot be captured)."""
+    return LivePath(cell, blocks, "cuda", graph=True)
 
 
 def implementations(cell: C.Cell, blocks: np.ndarray, devices: list[str]) -> list:
@@ -185,14 +186,15 @@ def implementations(cell: C.Cell, blocks: np.ndarray, devices: list[str]) -> lis
         impl.kernel = "BlockProcessor(" + " | ".join(s.type_name for s in live.processor.chain.stages) + ")"
         impls.append(impl)
     if "cuda" in devices:
-        graph = cuda_graph_live_path(cell, blocks)
-        if graph is None:
-            impls.append(Unavailable(CUDA_GRAPH_NAME, "not yet", "CUDA-graph live path: issue 6 "
-                                     "(hook: latency_bench.presets.cuda_graph_live_path)", role="rtfx",
+        try:
+            graph = cuda_graph_live_path(cell, blocks)
+        except Exception as exc:  # an effect that cannot be captured: the reason is the row
+            impls.append(Unavailable(CUDA_GRAPH_NAME, "failed", f"{type(exc).__name__}: {exc}", role="rtfx",
                                      device="cuda"))
         else:
-            impls.append(Impl(CUDA_GRAPH_NAME, "rtfx", "cuda", graph.step, graph.reset,
-                              graph.to_numpy, None, "rtfx live path on CUDA, one CUDA graph per block"))
+            impls.append(Impl(CUDA_GRAPH_NAME, "rtfx", "cuda", graph.step, graph.reset, graph.to_numpy,
+                              cell.peer_blocks.get(CUDA_GRAPH_NAME),
+                              "rtfx live path on CUDA: one pinned copy in, one CUDA graph replay, one copy out"))
     try:
         models = chain_model(cell)
     except NoScipyModel as exc:

@@ -77,6 +77,11 @@ class Chain(Effect):
             x = item.run_block(x) if self.spec.capture else item.process(x)
         return x
 
+    @property
+    def tail_seconds(self) -> float:
+        """Stages in series: their memories add up."""
+        return sum(stage.tail_seconds for stage in self.stages)
+
     def capture_problems(self) -> list[str]:
         return [problem for stage in self.stages for problem in stage.capture_problems()]
 

@@ -189,6 +189,12 @@ class Effect:
         """The kernels of one block ``(channels, frames)`` set up by ``before_block``."""
         return self._mix(x, self._process(x))
 
+    @property
+    def tail_seconds(self) -> float:
+        """How long the output still depends on past input (the effect's memory), in seconds:
+        about 0.1 s for filters and dynamics; longer for delays, reverbs and long IRs."""
+        return 0.1
+
     def capture_problems(self) -> list[str]:
         """Why this effect (or a stage inside it) cannot be captured in a CUDA graph."""
         name = self.type_name or type(self).__name__

@@ -45,12 +45,24 @@ class BlockProcessor:
             if graph or not problems:
                 self.runner = GraphRunner(chain, spec)
             else:
-                self.eager_reason = "eager CUDA (no graph): " + "; ".join(problems)
+                self.eager_reason = "; ".join(problems)
         self.chain = self.runner.chain if self.runner else chain.prepare(spec)
         self._host_in = torch.zeros(spec.channels, spec.blocksize, pin_memory=pin)
         self._host_out = torch.zeros(spec.channels, spec.blocksize, pin_memory=pin)
-        self._device_in = self._host_in if not pin else torch.zeros_like(self._host_in, device=spec.device)
+        eager_cuda = pin and self.runner is None
+        self._device_in = torch.zeros_like(self._host_in, device=spec.device) if eager_cuda else self._host_in
         self._warm_up()
+
+    def reset(self) -> None:
+        """Clear the chain's state (filters, delay lines, reverb tails)."""
+        (self.runner or self.chain).reset()
+
+    @property
+    def path(self) -> str:
+        """How blocks run: "cpu", "cuda graph" (one replay per block) or "cuda eager: <why>"."""
+        if self.spec.device.type != "cuda":
+            return "cpu"
+        return "cuda graph" if self.runner is not None else f"cuda eager: {self.eager_reason or 'asked for'}"
 
     def _warm_up(self, seconds: float = 0.5) -> None:
         """Run ``seconds`` of silence, then reset: lazily built matrices, FFT plans and the
@@ -61,7 +73,7 @@ class BlockProcessor:
         with torch.inference_mode():
             for _ in range(blocks):
                 self.process(silence, silence.copy())
-        self.chain.reset()
+        self.reset()
         self.blocks = 0
 
     def process(self, indata: np.ndarray, outdata: np.ndarray) -> None:
@@ -70,18 +82,17 @@ class BlockProcessor:
         host_in = self._host_in[:, :frames]
         host_in.copy_(torch.from_numpy(indata).T)
         torch.nan_to_num_(host_in, nan=0.0, posinf=0.0, neginf=0.0)
-        if self.runner is not None:  # one copy in, one graph replay
-            y = self.runner.process(host_in)
-        elif self._device_in is not self._host_in:  # eager GPU: one pinned copy to the device
-            y = self.chain.process(self._device_in[:, :frames].copy_(host_in, non_blocking=True))
-        else:
-            y = self.chain.process(host_in)
         host_out = self._host_out[:, :frames]
-        host_out.copy_(y)
+        if self.runner is not None:  # one copy in, one graph replay, one copy out
+            self.runner.process(host_in, host_out)
+        elif self._device_in is not self._host_in:  # eager GPU: one pinned copy to the device
+            host_out.copy_(self.chain.process(self._device_in[:, :frames].copy_(host_in, non_blocking=True)))
+        else:
+            host_out.copy_(self.chain.process(host_in))
         self.blocks += 1
         if not torch.isfinite(host_out).all():
             self.faults += 1
             host_out.zero_()
-            self.chain.reset()
+            self.reset()
         torch.clamp_(host_out, -self.ceiling, self.ceiling)
         outdata[:] = host_out.T.numpy()

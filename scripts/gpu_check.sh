@@ -1,5 +1,6 @@
 #!/bin/bash
-# On a lent GPU machine (no internet): the CUDA-marked tests and the rack's CUDA cost.
+# On a lent GPU machine (no internet): the CUDA-marked tests, the rack's CUDA cost and the
+# live path eager against one CUDA graph per block (latency_bench.gpu_live).
 # Usage: bash scripts/gpu_check.sh OUTDIR   (carry the wheels folder .whl/: soundfile, cffi,
 # pycparser, jsonschema and its dependencies, pytest, tqdm for that machine's Python).
 set -u
@@ -25,3 +26,4 @@ python3 -m pytest -q -m cuda -p no:cacheprovider tests \
 tail -3 "$out/cuda-tests.log"
 grep -E "^(FAILED|ERROR)" "$out/cuda-tests.log" | head -40
 python3 -m latency_bench.rack --dsp cuda --blocks 300 --out "$out" 2>&1 | tail -2
+python3 -m latency_bench.gpu_live --out "$out" 2>&1 | tail -2

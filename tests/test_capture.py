@@ -7,12 +7,24 @@ compare the graph's output with the eager chain's.
 """
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from rtfx import EFFECTS, ProcessSpec
+from rtfx.chain import Chain
+from rtfx.effect import Effect
+from rtfx.graph.runner import GraphRunner, NotCapturable, capture_problems
 from rtfx.graph.trace import first_difference, trace_block
+from rtfx.preset import load_preset
+from rtfx.stream import BlockProcessor
+
+from conftest import CUDA, rel_err
+
+PRESETS = Path(__file__).resolve().parents[1] / "assets" / "presets"
 
 RATE = 48000
 BLOCK = 64
@@ -75,3 +87,120 @@ def test_capturable_effects_replay_the_same_kernels(type_name):
         pytest.skip(f"not capturable: {cls.capture_problem}")
     effect = cls(**cls.example_args).prepare(capture_spec())
     assert replay_problem(effect) == ""
+
+
+def run_blocks(effect, blocks) -> np.ndarray:
+    inp = torch.empty_like(blocks[0])
+    return np.concatenate([effect.process(inp.copy_(b)).clone().double().numpy() for b in blocks], -1)
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_capture_mode_equals_the_normal_mode_at_steady_parameters(type_name):
+    cls = EFFECTS[type_name]
+    if cls.capture_problem:
+        pytest.skip(f"not capturable: {cls.capture_problem}")
+    blocks = noise_blocks(20)
+    normal = run_blocks(cls(**cls.example_args).prepare(ProcessSpec(RATE, BLOCK, 2)), blocks)
+    captured = run_blocks(cls(**cls.example_args).prepare(capture_spec()), blocks)
+    scale = max(np.max(np.abs(normal)), 1e-9)
+    assert np.max(np.abs(captured - normal)) / scale <= 1e-6
+
+
+# -- a chain that cannot be captured says so ------------------------------------------------
+class HostLoop(Effect):
+    """A test effect whose block runs a data-dependent host loop (never capturable)."""
+
+    capture_problem = "its block loops on the host over a count that depends on the signal"
+
+    def _process(self, x):
+        return x * 0.5
+
+
+def test_capture_problems_name_every_effect_that_cannot_be_captured():
+    chain = Chain(EFFECTS["gain"](), HostLoop(), EFFECTS["biquad"](**EFFECTS["biquad"].example_args))
+    assert capture_problems(chain) == [f"HostLoop: {HostLoop.capture_problem}"]
+
+
+# -- on a GPU: the captured graph itself ------------------------------------------------------
+def pinned_blocks(count: int, seed: int = 0) -> list[torch.Tensor]:
+    return [b.clone().pin_memory() for b in noise_blocks(count, seed=seed)]
+
+
+def graph_and_cpu_outputs(make, count: int = 48, seed: int = 5):
+    """Run ``make()`` from a CUDA graph and, in capture mode, eagerly on the CPU, moving the
+    same parameters at the same blocks; returns both outputs ``(channels, frames)``."""
+    runner = GraphRunner(make(), ProcessSpec(RATE, BLOCK, 2, "cuda"))
+    cpu = make().prepare(capture_spec())
+    graph = runner.graph
+    rngs = [np.random.default_rng(seed), np.random.default_rng(seed)]
+    out = torch.empty(2, BLOCK).pin_memory()
+    ys, refs = [], []
+    for i, block in enumerate(pinned_blocks(count)):
+        if i % 6 == 5:
+            for effect, rng in zip((runner.chain, cpu), rngs):
+                move_something(effect, rng, i // 6)
+        runner.process(block, out)
+        ys.append(out.double().numpy().copy())
+        refs.append(cpu.process(block.clone()).double().numpy().copy())
+    assert runner.graph is graph  # parameters moved; nothing was captured again
+    return np.concatenate(ys, -1), np.concatenate(refs, -1)
+
+
+@pytest.mark.cuda
+@CUDA
+@pytest.mark.parametrize("type_name", TYPES)
+def test_graph_replay_with_moving_parameters_equals_the_cpu(type_name):
+    cls = EFFECTS[type_name]
+    if cls.capture_problem:
+        pytest.skip(f"not capturable: {cls.capture_problem}")
+    y, ref = graph_and_cpu_outputs(lambda: cls(**cls.example_args))
+    assert np.all(np.isfinite(y))
+    assert rel_err(y, ref) <= 1e-5
+
+
+@pytest.mark.cuda
+@CUDA
+@pytest.mark.parametrize("preset", ["guitar_clean", "guitar_crunch", "guitar_lead", "vocal_live", "vocal_radio"])
+def test_a_preset_from_one_graph_equals_the_cpu(preset):
+    path = PRESETS / f"{preset}.json"
+    if capture_problems(load_preset(path)):
+        pytest.skip("; ".join(capture_problems(load_preset(path))))
+    y, ref = graph_and_cpu_outputs(lambda: load_preset(path), count=96)
+    assert rel_err(y, ref) <= 1e-5
+
+
+@pytest.mark.cuda
+@CUDA
+def test_a_chain_that_cannot_be_captured_raises_or_runs_eagerly_with_the_reason():
+    make = lambda: Chain(EFFECTS["gain"](gain_db=-6), HostLoop())  # noqa: E731
+    spec = ProcessSpec(RATE, BLOCK, 2, "cuda")
+    with pytest.raises(NotCapturable, match="HostLoop: its block loops"):
+        BlockProcessor(make(), spec, graph=True)
+    eager = BlockProcessor(make(), spec)
+    assert eager.runner is None and eager.path.startswith("cuda eager: HostLoop: its block loops")
+    x = np.ascontiguousarray(noise_blocks(1)[0].numpy().T)
+    out = np.empty_like(x)
+    eager.process(x, out)
+    np.testing.assert_allclose(out, np.clip(x * 10 ** (-6 / 20) * 0.5, -1, 1), atol=1e-6)
+
+
+@pytest.mark.cuda
+@CUDA
+def test_a_new_chain_is_captured_on_another_thread_while_one_plays():
+    """Structure changes: the engine prepares a new processor (capture included) off the
+    audio thread; the one playing keeps its output exactly."""
+    spec = ProcessSpec(RATE, BLOCK, 2, "cuda")
+    path = PRESETS / "guitar_clean.json"
+    blocks = [np.ascontiguousarray(b.numpy().T) for b in noise_blocks(200)]
+    def play(processor):
+        out = np.empty_like(blocks[0])
+        return np.concatenate([processor.process(b, out) or out.copy() for b in blocks])
+    alone = play(BlockProcessor(load_preset(path), spec))
+    playing = BlockProcessor(load_preset(path), spec)
+    built = []
+    thread = threading.Thread(target=lambda: built.append(BlockProcessor(load_preset(PRESETS / "vocal_live.json"), spec)))
+    thread.start()
+    during = play(playing)
+    thread.join()
+    assert built and built[0].runner is not None
+    np.testing.assert_array_equal(during, alone)

@@ -115,6 +115,32 @@ def test_chain_swaps_and_parameter_changes_while_streaming(jack, tmp_path):
     assert np.max(np.abs(np.diff(out[: tone.shape[0], 0]))) < limit
 
 
+def test_switching_the_dsp_device_while_streaming_continues_the_same_signal(jack, tmp_path):
+    """``switch_dsp`` copies the chain, shadows it for the chain's memory and crossfades: the
+    recording equals the offline render of one chain (here CPU to CPU: the mechanism is the
+    same for CUDA, tested in test_handover.py on a GPU)."""
+    import sounddevice as sd
+
+    from rtfx.live.engine import LiveEngine
+    from rtfx.live.recorder import Recorder
+
+    t = np.arange(RATE * 5) / RATE
+    tone = (0.3 * np.sin(2 * np.pi * 110 * t) * (1 + 0.5 * np.sin(2 * np.pi * 0.7 * t))).astype(np.float32)
+    device = [i for i, d in enumerate(sd.query_devices()) if d["max_output_channels"] > 0][0]
+    recorder = Recorder(tmp_path / "live.wav", RATE, 2)
+    engine = LiveEngine(rtfx.load_preset(PRESET), RATE, BLOCK, 2, device=device, input_audio=tone[:, None],
+                        recorder=recorder)
+    engine.start()
+    time.sleep(0.3)
+    assert engine.switch_dsp("cpu") == "cpu"
+    engine.finished.wait(10)
+    engine.stop()
+    out, _ = soundfile.read(tmp_path / "live.wav", dtype="float32", always_2d=True)
+    rendered = rtfx.render(rtfx.load_preset(PRESET), np.stack([tone, tone]), RATE, BLOCK)
+    assert engine.meters.faults == 0 and engine.chain is not None
+    np.testing.assert_allclose(out[: tone.size].T, rendered, atol=2e-5 * np.max(np.abs(rendered)))
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -47,45 +47,48 @@ class GraphRunner:
         if problems:
             raise NotCapturable("cannot capture the chain in a CUDA graph: " + "; ".join(problems))
         self.spec = spec = replace(spec, capture=True)
-        self.chain = chain.prepare(spec)
-        self.input = Control((spec.channels, spec.blocksize), spec.device)
-        self.bank = ControlBank(find_controls(chain) + [self.input], spec.device)
-        self.graph = torch.cuda.CUDAGraph()
-        self._capture()
-
-    def _capture(self) -> None:
-        side = torch.cuda.Stream(self.spec.device)
-        side.wait_stream(torch.cuda.current_stream(self.spec.device))
-        with torch.cuda.stream(side):
+        # Its own stream: a runner being built (warm-up, capture) on another thread never
+        # queues work in front of the one playing.
+        self.stream = torch.cuda.Stream(spec.device)
+        with torch.cuda.stream(self.stream):
+            self.chain = chain.prepare(spec)
+            self.input = Control((spec.channels, spec.blocksize), spec.device)
+            self.bank = ControlBank(find_controls(chain) + [self.input], spec.device)
             for _ in range(WARM_UP_BLOCKS):
-                self._eager(self.spec.blocksize)
-        torch.cuda.current_stream(self.spec.device).wait_stream(side)
-        torch.cuda.synchronize(self.spec.device)
-        self.chain.reset()
-        with torch.cuda.graph(self.graph):
-            self.output = self.chain.run_block(self.input.tensor)
-        torch.cuda.synchronize(self.spec.device)
+                self._eager(spec.blocksize)
+            self.chain.reset()
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph, stream=self.stream, capture_error_mode="thread_local"):
+                self.output = self.chain.run_block(self.input.tensor)
+        self.stream.synchronize()
 
     def _eager(self, frames: int) -> torch.Tensor:
         self.chain.before_block(frames)
         self.bank.upload()
         return self.chain.run_block(self.input.tensor[:, :frames])
 
-    def process(self, block: torch.Tensor) -> torch.Tensor:
-        """Process ``block`` ``(channels, frames)`` float32 on the host (pinned for speed).
+    def process(self, block: torch.Tensor, out: torch.Tensor) -> None:
+        """Process ``block`` ``(channels, frames)`` float32 on the host into ``out`` (same
+        shape, pinned host memory); returns when ``out`` holds the result.
 
-        Returns the output on the device, a view valid until the next call. Not synchronized:
-        copy it to the host (``copy_``), which waits for it.
+        A full block is one upload of the controls and input, one graph replay and one copy
+        back; a shorter one (the end of a file) runs the same kernels eagerly.
         """
         frames = block.shape[-1]
-        self.input.host[:, :frames].copy_(block)
-        if frames != self.spec.blocksize:
-            return self._eager(frames)
-        self.chain.before_block(frames)
-        self.bank.upload()
-        self.graph.replay()
-        return self.output
+        with torch.cuda.stream(self.stream):
+            self.input.host[:, :frames].copy_(block)
+            if frames == self.spec.blocksize:
+                self.chain.before_block(frames)
+                self.bank.upload()
+                self.graph.replay()
+                output = self.output
+            else:
+                output = self._eager(frames)
+            out.copy_(output, non_blocking=True)
+        self.stream.synchronize()
 
     def reset(self) -> None:
         """Clear the chain's state (filters, delay lines); the graph stays."""
-        self.chain.reset()
+        with torch.cuda.stream(self.stream):
+            self.chain.reset()
+        self.stream.synchronize()

@@ -15,6 +15,7 @@ import collections
 import gc
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import sounddevice as sd
@@ -23,8 +24,13 @@ import torch
 from ..effect import Effect
 from ..spec import ProcessSpec
 from ..stream import BlockProcessor
+from .handover import Handover
 from .meters import BlockMeters, SignalTap
 from .recorder import Recorder
+
+
+#: Longest time a chain moving between CPU and CUDA runs unheard to fill its state (seconds).
+MAX_SHADOW_S = 3.0
 
 
 class LiveEngine:
@@ -61,6 +67,7 @@ class LiveEngine:
         self.spec = ProcessSpec(samplerate, blocksize, channels, dsp)
         self.processor = BlockProcessor(chain, self.spec)
         self._latest = self.processor.chain  # the chain edits go to (the newest handed over)
+        self._switching = False  # the newest chain is a copy on another device (same structure)
         self.meters = BlockMeters(samplerate, blocksize)
         self.recorder = recorder
         self.input_channels = [c - 1 for c in (input_channels or [1])]
@@ -75,12 +82,8 @@ class LiveEngine:
         self._inbox: collections.deque = collections.deque()  # new processors, to the audio thread
         self._outbox: collections.deque = collections.deque()  # old ones, back for freeing
         self._fade_blocks = max(1, round(crossfade_ms * 1e-3 * samplerate / blocksize))
-        self._fading: BlockProcessor | None = None
-        self._fade_step = 0
+        self._handover: Handover | None = None
         self._chain_in = np.zeros((blocksize, channels), dtype=np.float32)
-        self._other_out = np.zeros((blocksize, channels), dtype=np.float32)
-        self._fade = np.zeros((blocksize, 1), dtype=np.float32)
-        self._steps = np.arange(1, blocksize + 1, dtype=np.float32)[:, None]
         self._thread_ready = False
         self.last_callback = 0.0  # time.monotonic() of the latest callback
         self.block_counter: np.ndarray | None = None  # if set: [0] = blocks so far, per block
@@ -139,14 +142,41 @@ class LiveEngine:
         return self._latest
 
     def set_parameter(self, stage: int, name: str, value: float) -> None:
-        """Set a parameter target of stage ``stage`` of the newest chain (ramped, no click)."""
+        """Set a parameter target of stage ``stage`` of the newest chain (ramped, no click).
+        While a DSP switch shadows, the playing chain (same structure) gets it too."""
         self._latest[stage].set(name, value)
+        if self._switching and self.processor.chain is not self._latest:
+            self.processor.chain[stage].set(name, value)
 
     def replace_chain(self, chain: Effect) -> None:
-        """Prepare ``chain`` here, then crossfade to it at a block boundary (no dropout)."""
-        processor = BlockProcessor(chain, self.spec)
-        self._latest = processor.chain
-        self._inbox.append(processor)
+        """Prepare ``chain`` here (on CUDA: capture its graph), then crossfade to it at a block
+        boundary (no dropout)."""
+        self._hand_over(Handover(BlockProcessor(chain, self.spec), self._fade_blocks), switching=False)
+
+    def switch_dsp(self, dsp: str) -> str:
+        """Move the chain to ``dsp`` ("cpu" or "cuda") while streaming, without a click.
+
+        A copy of the newest chain is prepared on ``dsp`` here, shadows the playing one for the
+        chain's memory (``tail_seconds``, at most ``MAX_SHADOW_S``) so that its state fills
+        with the same signal, then is crossfaded in. Returns how the new chain runs
+        (``BlockProcessor.path``). Raises ``ValueError``/``RuntimeError`` (no GPU) before
+        touching the stream.
+        """
+        from ..preset import chain_from_preset
+
+        spec = replace(self.spec, device=dsp)
+        chain = chain_from_preset(self._latest.to_preset())
+        processor = BlockProcessor(chain, spec)
+        shadow = min(chain.tail_seconds, MAX_SHADOW_S)
+        self.spec = spec
+        self._hand_over(Handover(processor, self._fade_blocks, round(shadow * spec.samplerate / spec.blocksize)),
+                        switching=True)
+        return processor.path
+
+    def _hand_over(self, handover: Handover, switching: bool) -> None:
+        self._latest = handover.processor.chain
+        self._switching = switching
+        self._inbox.append(handover)
         while self._outbox:  # free what the audio thread handed back
             self._outbox.popleft()
 
@@ -231,21 +261,9 @@ class LiveEngine:
             self._position += len(part)
 
     def _run(self, chain_in: np.ndarray, outdata: np.ndarray, frames: int) -> None:
-        if self._fading is None and self._inbox:
-            self._fading, self._fade_step = self._inbox.popleft(), 0
+        if self._handover is None and self._inbox:
+            self._handover = self._inbox.popleft()
         self.processor.process(chain_in, outdata)
-        if self._fading is None:
-            return
-        # Crossfade: both chains run on the same input; the new one's share ramps up.
-        other = self._other_out[:frames]
-        self._fading.process(chain_in, other)
-        fade = self._fade[:frames]
-        np.add(self._steps[:frames], self._fade_step * frames, out=fade)
-        fade /= self._fade_blocks * frames
-        other -= outdata
-        other *= fade
-        outdata += other
-        self._fade_step += 1
-        if self._fade_step >= self._fade_blocks:
+        if self._handover is not None and self._handover.run(chain_in, outdata):
             self._outbox.append(self.processor)
-            self.processor, self._fading = self._fading, None
+            self.processor, self._handover = self._handover.processor, None

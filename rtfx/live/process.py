@@ -6,9 +6,10 @@ spawn) through a pipe, and reads its meters from shared memory, polled at any ra
 lock (a torn read shows one stale number for one poll, never blocks the audio).
 
 Messages (client -> engine): ``("set", stage, name, value)`` (``mix`` too), ``("bypass", stage,
-flag)``, ``("chain", preset_dict[, base_dir])``, ``("query",)``, ``("stop",)``. Replies (engine ->
-client): ``("started", info)``, ``("error", message)``, ``("state", preset_dict)`` (the chain
-playing now, answering ``query``), ``("stopped", report)``.
+flag)``, ``("chain", preset_dict[, base_dir])``, ``("dsp", "cpu" | "cuda")``, ``("query",)``,
+``("stop",)``. Replies (engine -> client): ``("started", info)``, ``("error", message)``,
+``("state", preset_dict)`` (the chain playing now, answering ``query``), ``("dsp", path)`` (how
+the chain runs after a DSP switch), ``("stopped", report)``.
 
 Besides the scalar meters, shared memory holds the chain's input and output levels (peak and
 RMS per channel since the previous update), the output's spectrum, the newest blocks' DSP
@@ -92,6 +93,10 @@ class EngineProcess:
 
     def set_parameter(self, stage: int, name: str, value: float) -> None:
         self._conn.send(("set", stage, name, float(value)))
+
+    def switch_dsp(self, dsp: str) -> None:
+        """Move the chain to "cpu" or "cuda" while streaming (``("dsp", path)`` follows)."""
+        self._conn.send(("dsp", dsp))
 
     def set_bypass(self, stage: int, bypass: bool) -> None:
         self._conn.send(("bypass", stage, bool(bypass)))
@@ -227,11 +232,13 @@ def _serve(conn, shm_name: str, options: dict, loop_input: bool = False) -> None
                     # The new chain's objects join those frozen at the start, so a garbage
                     # collection that the audio thread triggers never has to walk them.
                     gc.freeze()
+                elif message[0] == "dsp":
+                    conn.send(("dsp", engine.switch_dsp(message[1])))
                 elif message[0] == "query":
                     conn.send(("state", _chain_state(engine.chain)))
                 elif message[0] == "stop":
                     running = False
-            except (ValueError, IndexError, PresetError) as error:
+            except (ValueError, IndexError, RuntimeError, PresetError) as error:
                 conn.send(("error", f"{message[0]}: {error}"))
         if time.monotonic() >= next_publish:
             publisher.publish()

@@ -109,7 +109,7 @@ def open_engine(opts: LiveOptions) -> tuple[LiveEngine, dict]:
         raise LiveError(f"cannot open {info['name']!r}: {error}") from None
     setup = {
         "samplerate": samplerate, "blocksize": opts.blocksize, "channels": opts.channels,
-        "dsp_device": opts.dsp, "preset": str(opts.preset),
+        "dsp_device": opts.dsp, "dsp_path": engine.processor.path, "preset": str(opts.preset),
         "device": {"name": info["name"], "hostapi": sd.query_hostapis(info["hostapi"])["name"], "index": device},
         "input_file": str(opts.input_file) if opts.input_file else None,
         "record": str(opts.record) if opts.record else None,
@@ -123,6 +123,8 @@ def run_live(opts: LiveOptions, out=sys.stderr) -> dict:
     Returns the report (also written to ``opts.report`` if given).
     """
     engine, setup = open_engine(opts)
+    if opts.dsp == "cuda":
+        print(f"rtfx live: DSP on {setup['dsp_path']}", file=out)
     error = _stream(engine, opts, out)
     report = {**setup, **engine.meters.summary(), "latency_ms": engine.latency_ms, "error": error}
     if opts.report:
