@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from ..controls import Control
 from ..design import design_biquad
 from ..effect import Effect
 from ..kernels.dynamics import AttackRelease, DbGain, LinkedLevel
@@ -15,8 +16,7 @@ from ..spec import ProcessSpec
 HPF_OFF_HZ = 20.0
 
 
-def soft_knee_reduction(level_db: torch.Tensor, threshold_db: float, ratio: float, knee_db: float,
-                        out: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
+class SoftKnee:
     """Gain reduction in dB (>= 0) of the soft-knee static curve (Giannoulis et al. 2012).
 
     With ``d = level - threshold`` and knee width ``W``, the output level is ``level`` below
@@ -25,15 +25,30 @@ def soft_knee_reduction(level_db: torch.Tensor, threshold_db: float, ratio: floa
 
         (1 - 1/ratio) * (clamp(d + W/2, 0, W)^2 / (2W) + max(d - W/2, 0))
 
-    which covers all three regions at once (a hard knee is the limit of a tiny ``W``).
-    ``out`` and ``scratch``: buffers shaped like ``level_db``; returns ``out``.
+    which covers all three regions at once (a hard knee is the limit of a tiny ``W``). The
+    host sets the curve (``set``); its numbers reach the kernels as ``Control``s.
     """
-    width = max(knee_db, 1e-6)
-    slope = 1.0 - 1.0 / ratio
-    inside = torch.sub(level_db, threshold_db - width / 2, out=scratch)  # d + W/2
-    above = torch.sub(inside, width, out=out).clamp_(min=0.0)  # max(d - W/2, 0)
-    inside.clamp_(0.0, width).square_()
-    return torch.add(above.mul_(slope), inside, alpha=slope / (2 * width), out=out)
+
+    def __init__(self, device) -> None:
+        self._knee_start, self._width, self._slope, self._knee_slope = (Control(1, device, F64) for _ in range(4))
+        self._zero = torch.zeros(1, dtype=F64, device=device)
+
+    def set(self, threshold_db: float, ratio: float, knee_db: float) -> None:
+        """Host side: the curve of the next blocks."""
+        width = max(knee_db, 1e-6)
+        slope = 1.0 - 1.0 / ratio
+        self._knee_start.set(threshold_db - width / 2)
+        self._width.set(width)
+        self._slope.set(slope)
+        self._knee_slope.set(slope / (2 * width))
+
+    def reduction(self, level_db: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
+        """``level_db`` ``(frames,)`` float64; ``out`` and ``scratch``: buffers shaped like it.
+        Returns ``out``."""
+        inside = torch.sub(level_db, self._knee_start.tensor, out=scratch)  # d + W/2
+        above = torch.sub(inside, self._width.tensor, out=out).clamp_(min=0.0)  # max(d - W/2, 0)
+        inside.clamp_(self._zero, self._width.tensor).square_()
+        return above.mul_(self._slope.tensor).addcmul_(inside, self._knee_slope.tensor)
 
 
 class Compressor(Effect):
@@ -45,6 +60,9 @@ class Compressor(Effect):
 
     ``gain_reduction_db`` is a ``(1,)`` tensor on the device holding the reduction at the end
     of the last block (for meters; read it off the audio thread).
+
+    With ``spec.capture`` the sidechain high-pass always runs and the detector picks its
+    output or the input on the device.
     """
 
     type_name = "compressor"
@@ -63,13 +81,20 @@ class Compressor(Effect):
     def _prepare(self, spec: ProcessSpec) -> None:
         frames, device = spec.blocksize, spec.device
         self._level = LinkedLevel(spec.channels, frames, device)
+        self._curve = SoftKnee(device)
         self._reduction = torch.empty(frames, dtype=F64, device=device)
         self._scratch = torch.empty(frames, dtype=F64, device=device)
         self._buffers = Views(lambda n: (self._reduction[:n], self._scratch[:n]))
         self._smoother = AttackRelease(frames, device)
-        self._gain = DbGain(spec.channels, frames, device)
+        if spec.capture:
+            self._smoother.fix_chunks(self._smoothed["attack_ms"].param.minimum * 1e-3, spec.samplerate)
+        self._gain = DbGain(spec.channels, frames, device, makeup=True)
         self._hpf = SosFilter(self._hpf_sections(), spec.channels, frames, device)
-        self._times = self._hpf_hz = None
+        self._hpf_hz = self.value("sidechain_hpf_hz")
+        self._hpf_on = Control(1, device, torch.bool)
+        self._hpf_on.set(self._hpf_hz > HPF_OFF_HZ)
+        self._detector = torch.empty(spec.channels, frames, device=device)  # capture: the chosen input
+        self._times = None
         self._makeup_db = self.value("makeup_db")
 
     def _hpf_sections(self):
@@ -80,9 +105,17 @@ class Compressor(Effect):
         if times != self._times:
             self._smoother.set_times(*times, self.spec.samplerate)
             self._times = times
+        self._curve.set(self.value("threshold_db"), self.value("ratio"), self.value("knee_db"))
+
+    def _control(self, frames: int) -> None:
         if self.value("sidechain_hpf_hz") != self._hpf_hz:
-            self._hpf.set_sos(self._hpf_sections(), rebalance=not self.ramping)
             self._hpf_hz = self.value("sidechain_hpf_hz")
+            self._hpf.set_sos(self._hpf_sections())
+            self._hpf_on.set(self._hpf_hz > HPF_OFF_HZ)
+        if self.spec.capture or self._hpf_hz > HPF_OFF_HZ:
+            self._hpf.before_block(frames)
+        start, self._makeup_db = self._makeup_db, self.value("makeup_db")
+        self._gain.move_makeup(start, self._makeup_db, frames)
 
     def _reset(self) -> None:
         self._makeup_db = self.value("makeup_db")
@@ -94,11 +127,12 @@ class Compressor(Effect):
         """Gain reduction in dB at the end of the last block, ``(1,)`` float64."""
         return self._smoother.state
 
+    def _sidechain(self, x: torch.Tensor) -> torch.Tensor:
+        """The detector's input: ``x``, high-passed unless the filter is off."""
+        if not self.spec.capture:
+            return self._hpf.process(x) if self._hpf_hz > HPF_OFF_HZ else x
+        return torch.where(self._hpf_on.tensor, self._hpf.process(x), x, out=self._detector[:, : x.shape[-1]])
+
     def _process(self, x: torch.Tensor) -> torch.Tensor:
-        sidechain = self._hpf.process(x) if self.value("sidechain_hpf_hz") > HPF_OFF_HZ else x
-        reduction = soft_knee_reduction(
-            self._level.process(sidechain), self.value("threshold_db"), self.value("ratio"),
-            self.value("knee_db"), *self._buffers(x.shape[-1]),
-        )
-        start, self._makeup_db = self._makeup_db, self.value("makeup_db")
-        return self._gain.process(x, self._smoother.process(reduction), start, self._makeup_db)
+        reduction = self._curve.reduction(self._level.process(self._sidechain(x)), *self._buffers(x.shape[-1]))
+        return self._gain.process(x, self._smoother.process(reduction))

@@ -62,7 +62,7 @@ class Convolution(Effect):
                 f"the impulse response has {taps.shape[0]} channels; the stream has "
                 f"{spec.channels} (use a mono IR or one channel per stream channel)"
             )
-        self._kernel = make_convolver(taps, spec.channels, spec.blocksize, spec.device)
+        self._kernel = make_convolver(taps, spec.channels, spec.blocksize, spec.device, spec.capture)
         self._gained = torch.empty(spec.channels, spec.blocksize, device=spec.device, dtype=spec.dtype)
         self._gain = GainRamp(spec, db_to_linear(self.value("gain_db")))
 
@@ -72,6 +72,7 @@ class Convolution(Effect):
 
     def _control(self, frames: int) -> None:
         self._gain.move_to(db_to_linear(self.value("gain_db")), frames)
+        self._kernel.before_block(frames)
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         return self._gain.apply(self._kernel.process(x), self._gained)

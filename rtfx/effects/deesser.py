@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from ..controls import Control
 from ..design import design_biquad
 from ..effect import Effect
 from ..kernels.dynamics import AttackRelease, DbGain, LinkedLevel
@@ -38,13 +39,19 @@ class DeEsser(Effect):
     def _prepare(self, spec: ProcessSpec) -> None:
         frames, device = spec.blocksize, spec.device
         self._band = SosFilter(self._sections(), spec.channels, frames, device)
+        self._frequency = self.value("frequency_hz")
         self._level = LinkedLevel(spec.channels, frames, device)
+        # The band's reduction in dB is clamp(level - threshold, 0, range).
+        self._threshold, self._range = Control(1, device, F64), Control(1, device, F64)
+        self._zero = torch.zeros(1, dtype=F64, device=device)
         self._reduction = torch.empty(frames, dtype=F64, device=device)
         self._smoother = AttackRelease(frames, device)
+        if spec.capture:
+            self._smoother.fix_chunks(self._smoothed["attack_ms"].param.minimum * 1e-3, spec.samplerate)
         self._gain = DbGain(spec.channels, frames, device)
         self._high = torch.empty(spec.channels, frames, device=device)
         self._buffers = Views(lambda n: (self._high[:, :n], self._reduction[:n]))
-        self._times = self._frequency = None
+        self._times = None
 
     def _sections(self):
         rate = self.spec.samplerate
@@ -55,9 +62,14 @@ class DeEsser(Effect):
         if times != self._times:
             self._smoother.set_times(*times, self.spec.samplerate)
             self._times = times
+        self._threshold.set(self.value("threshold_db"))
+        self._range.set(self.value("range_db"))
+
+    def _control(self, frames: int) -> None:
         if self.value("frequency_hz") != self._frequency:
-            self._band.set_sos(self._sections(), rebalance=not self.ramping)
             self._frequency = self.value("frequency_hz")
+            self._band.set_sos(self._sections())
+        self._band.before_block(frames)
 
     def _reset(self) -> None:
         self._band.reset()
@@ -72,6 +84,6 @@ class DeEsser(Effect):
         high, reduction = self._buffers(x.shape[-1])
         low = self._band.process(x)
         torch.sub(x, low, out=high)
-        torch.sub(self._level.process(high), self.value("threshold_db"), out=reduction)
-        reduction.clamp_(0.0, self.value("range_db"))
+        torch.sub(self._level.process(high), self._threshold.tensor, out=reduction)
+        reduction.clamp_(self._zero, self._range.tensor)
         return self._gain.process(high, self._smoother.process(reduction)).add_(low)

@@ -11,22 +11,27 @@ the next channel (L -> R -> L in stereo), so the echoes alternate sides.
 
 The loop is computed in sub-blocks no longer than the delay (minus the interpolator's reach):
 within one, every read touches only samples written before it, so a sub-block is a few
-vector operations (two slices per read head, one matmul for the low-pass).
+vector operations (two slices per read head, one matmul for the low-pass). In capture mode
+the sub-blocks are the same every block: as long as the shortest delay the parameters allow.
 
 Time changes crossfade between two read heads over ``FADE_MS`` (the new head starts at the new
 delay; the old one fades out). We chose a crossfade over a slewed read position: a slew bends
 the pitch of everything in the line (a tape effect, and a sweep from 10 ms to 2 s would sound
 like a siren), while a crossfade keeps every echo at its pitch and lands on the new time in a
-fixed, short time. A change arriving during a fade waits for it to end.
+fixed, short time. A change arriving during a fade waits for it to end (and for the next
+block). The host picks the heads and writes the fade per sample (``_control``); in capture
+mode both heads are always read, at delays held in device tensors (``SteadyReads``).
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
+from ..controls import Control, LinearRamp
 from ..effect import Effect
-from ..kernels.delayline import DelayLine
+from ..kernels.delayline import DelayLine, SteadyReads
 from ..kernels.onepole import OnePoleLowpass, lowpass_pole
 from ..params import Param
 from ..spec import ProcessSpec
@@ -91,24 +96,34 @@ class Delay(Effect):
     def _delay_samples(self) -> float:
         return self.delay_ms() * 1e-3 * self.spec.samplerate
 
-    def _prepare(self, spec: ProcessSpec) -> None:
+    def _delay_range_ms(self) -> tuple[float, float]:
+        """The shortest and the longest delay the parameters allow, in ms."""
+        if self.note is None:
+            time = next(p for p in self.params if p.name == "time_ms")
+            return time.minimum, time.maximum
         bpm = next(p for p in self.params if p.name == "bpm")
-        longest = 2000.0 if self.note is None else note_ms(self.note, bpm.minimum)
-        self._line = DelayLine(spec.channels, longest * 1e-3 * spec.samplerate, spec.blocksize,
-                               spec.device, INTERPOLATION)
+        return note_ms(self.note, bpm.maximum), note_ms(self.note, bpm.minimum)
+
+    def _prepare(self, spec: ProcessSpec) -> None:
+        shortest, longest = (ms * 1e-3 * spec.samplerate for ms in self._delay_range_ms())
+        self._line = DelayLine(spec.channels, longest, spec.blocksize, spec.device, INTERPOLATION, ring=spec.capture)
         chunk = min(spec.blocksize, LOOP_CHUNK)
+        if spec.capture:  # the same sub-blocks every block, reading both heads
+            chunk = min(chunk, math.floor(shortest) - self._line.min_delay)
+            self._heads = SteadyReads(self._line, 2, chunk)
         self._lowpass = OnePoleLowpass(spec.channels, chunk, spec.device)
         f32 = dict(device=spec.device, dtype=spec.dtype)
         self._echoes = torch.empty(spec.channels, spec.blocksize, **f32)
         self._other = torch.empty(spec.channels, chunk, **f32)
         self._filtered = torch.empty(spec.channels, chunk, **f32)
         self._loop_in = torch.empty(spec.channels, chunk, **f32)
-        self._fade = torch.empty(chunk, **f32)
-        self._steps = torch.arange(1, spec.blocksize + 1, **f32)
-        self._feedback_ramp = torch.empty(spec.blocksize, **f32)
+        self._fade = Control(spec.blocksize, spec.device)  # per sample: the next head's share
+        self._fade_steps = np.arange(1, spec.blocksize + 1, dtype=np.float64)
+        self._feedback_ramp = LinearRamp(spec.blocksize, spec.device)
         self._fade_frames = max(1, round(FADE_MS * 1e-3 * spec.samplerate))
         self._chunk = chunk
         self._views: dict[int, tuple] = {}  # buffer views by sub-block length, made on first use
+        self._pieces: dict[int, tuple] = {}  # capture mode: sub-block bounds by block length
         self._reset()
 
     def _reset(self) -> None:
@@ -122,64 +137,86 @@ class Delay(Effect):
     def _update(self) -> None:
         self._lowpass.set_pole(lowpass_pole(self.value("high_cut_hz"), self.spec.samplerate))
 
+    def _control(self, frames: int) -> None:
+        self._line.advance(frames)
+        start, self._feedback = self._feedback, self.value("feedback")
+        self._feedback_ramp.set(start, self._feedback, frames)  # per sample: a stepped gain would zip
+        self._move_heads(frames)
+        if self.spec.capture:
+            self._heads.set((self._head, self._next_head))
+            self._lowpass.build(self._chunk)
+
+    def _move_heads(self, frames: int) -> None:
+        """At a block's start: once a fade has ended, fade to a new delay if one was asked
+        for; write the fade of the block's samples while fading."""
+        if self._faded == self._fade_frames:
+            self._head = self._next_head
+            self._next_head = self._delay_samples()
+            if self._next_head != self._head:
+                self._faded = 0
+        self._fading = self._faded < self._fade_frames
+        if self._fading:
+            fade = self._fade.values[:frames]
+            np.add(self._fade_steps[:frames], self._faded, out=fade, casting="unsafe")
+            np.minimum(fade / self._fade_frames, 1.0, out=fade, casting="unsafe")
+            self._fade.commit()
+            self._faded = min(self._faded + frames, self._fade_frames)
+
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         frames = x.shape[-1]
-        self._line.reserve(frames)
-        start, self._feedback = self._feedback, self.value("feedback")
-        feedback = self._feedback  # a ramp per sample while it moves: a stepped gain would zip
-        if start != feedback:
-            ramp = torch.mul(self._steps[:frames], (feedback - start) / frames, out=self._feedback_ramp[:frames])
-            feedback = ramp.add_(start)
+        if self.spec.capture:
+            return self._process_pieces(x)
+        reach = math.floor(min(self._head, self._next_head)) - self._line.min_delay
         done = 0
         while done < frames:
-            if self._faded == self._fade_frames:
-                self._head = self._next_head
-                self._next_head = self._delay_samples()
-                if self._next_head != self._head:
-                    self._faded = 0
-            fading = self._faded < self._fade_frames
-            reach = math.floor(min(self._head, self._next_head)) - self._line.min_delay
             step = min(frames - done, reach, self._chunk)
-            if fading:
-                step = min(step, self._fade_frames - self._faded)
-            gain = feedback if isinstance(feedback, float) else feedback[done : done + step]
             if step == frames:  # the whole block at once: no slicing
-                self._loop(x, self._buffers(frames)[0], fading, gain)
+                part, wet = x, self._buffers(frames)[0]
             else:
-                self._loop(x[:, done : done + step], self._echoes[:, done : done + step], fading, gain)
+                part, wet = x[:, done : done + step], self._echoes[:, done : done + step]
+            start = self._line.start + done
+            self._line.read_fixed(start, self._head, step, wet)
+            if self._fading:
+                other = self._line.read_fixed(start, self._next_head, step, self._other)
+                wet.lerp_(other, self._fade.tensor[done : done + step])
+            self._feed(part, wet, done)
             done += step
         return self._buffers(frames)[0]
 
+    def _process_pieces(self, x: torch.Tensor) -> torch.Tensor:
+        """Capture mode: both heads, crossfaded, in the same sub-blocks every block."""
+        frames = x.shape[-1]
+        pieces = self._pieces.get(frames)
+        if pieces is None:
+            pieces = self._pieces[frames] = tuple(
+                (begin, min(begin + self._chunk, frames)) for begin in range(0, frames, self._chunk))
+        fade = self._fade.tensor
+        for begin, end in pieces:
+            heads = self._heads.read(begin, end - begin)
+            wet = torch.lerp(heads[:, 0], heads[:, 1], fade[begin:end], out=self._echoes[:, begin:end])
+            self._feed(x[:, begin:end], wet, begin)
+        return self._buffers(frames)[0]
+
     def _buffers(self, frames: int) -> tuple:
-        """Views ``[:, :frames]`` of the echoes, other head, low-passed and loop input buffers,
-        and ``[:frames]`` of the fade and its steps."""
+        """Views ``[:, :frames]`` of the echoes, low-passed and loop input buffers."""
         views = self._views.get(frames)
         if views is None:
             views = self._views[frames] = (
-                self._echoes[:, :frames], self._other[:, :frames], self._filtered[:, :frames],
-                self._loop_in[:, :frames], self._fade[:frames], self._steps[:frames])
+                self._echoes[:, :frames], self._filtered[:, :frames], self._loop_in[:, :frames])
         return views
 
-    def _loop(self, x: torch.Tensor, wet: torch.Tensor, fading: bool, feedback) -> None:
-        """One sub-block: read the head(s) into ``wet``, write input plus filtered feedback."""
+    def _feed(self, x: torch.Tensor, wet: torch.Tensor, begin: int) -> None:
+        """Write input plus the filtered feedback of ``wet`` at the block's sample ``begin``."""
         frames = x.shape[-1]
-        _, other, filtered, loop_in, fade, steps = self._buffers(frames)
-        start = self._line.now
-        self._line.read_fixed(start, self._head, frames, wet)
-        if fading:
-            self._line.read_fixed(start, self._next_head, frames, other)
-            begin, end = self._faded / self._fade_frames, (self._faded + frames) / self._fade_frames
-            torch.mul(steps, (end - begin) / frames, out=fade)
-            wet.add_(other.sub_(wet).mul_(fade.add_(begin)))
-            self._faded += frames
-        fed_back = self._lowpass.process(wet, filtered).mul_(feedback)
+        _, filtered, loop_in = self._buffers(frames)
+        fed_back = self._lowpass.process(wet, filtered).mul_(self._feedback_ramp.tensor[begin : begin + frames])
         if self.ping_pong:
             loop_in[1:].copy_(fed_back[:-1])
             torch.mean(x, dim=0, out=loop_in[0])
             loop_in[0].add_(fed_back[-1])
         else:
             torch.add(x, fed_back, out=loop_in)
-        self._line.write(loop_in)
+        self._line.write_at(loop_in, begin)
 
     def _preset_fields(self) -> dict:
         fields = {} if self.note is None else {"note": self.note}

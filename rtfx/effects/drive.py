@@ -97,7 +97,8 @@ class Drive(Effect):
         self._scratch = [scratch[: spec.channels * n * factor].view(spec.channels, n * factor)
                          for n in range(spec.blocksize + 1)]  # by base-rate frames
         self._out = torch.empty(spec.channels, spec.blocksize, **f32)
-        self._resampler = Oversampler(factor, spec.channels, spec.blocksize, spec.device) if factor > 1 else None
+        self._resampler = (Oversampler(factor, spec.channels, spec.blocksize, spec.device, spec.capture)
+                           if factor > 1 else None)
         self.sections = self._applied = self.design()
         self._post = SosFilter(self.sections, spec.channels, spec.blocksize, spec.device)
         self._drive, self._level = GainRamp(spec, always=True), GainRamp(spec)  # u is changed in place

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from ..controls import Control
 from ..effect import Effect
 from ..kernels.dynamics import DbGain, LinkedLevel
 from ..kernels.envelope import F64, DecayingMax, LatestIndex, OnePole, Views, coefficient
@@ -28,7 +29,7 @@ class Gate(Effect):
     open threshold is later than the latest below the close threshold" (two running maxima
     of sample indices, ``LatestIndex``), the hold compares each sample's index with the
     latest open one, and the gain is a one-pole whose coefficient is chosen per sample
-    (``OnePole``).
+    (``OnePole``). Thresholds, hold and coefficients reach the kernels as ``Control``s.
     """
 
     type_name = "gate"
@@ -51,11 +52,16 @@ class Gate(Effect):
         self._last_below = LatestIndex(frames, device)
         self._last_open = LatestIndex(frames, device)
         self._smoother = OnePole(frames, device)
+        if spec.capture:  # the shortest attack has the smallest coefficient
+            self._smoother.fix_chunks(coefficient(self._smoothed["attack_ms"].param.minimum * 1e-3, spec.samplerate))
         self._gain = DbGain(spec.channels, frames, device)
+        # Linear levels that open and close the gate, and the hold in frames.
+        self._open_level, self._close_level = Control(1, device, F64), Control(1, device, F64)
+        self._hold_frames = Control(1, device, torch.int64)
         # Per-sample choices, open or closed: [attack, release] coefficients and the drive
         # (1 - c) * target of the gain reduction in dB: [0, (1 - release) * -range].
-        self._coefs = torch.empty(2, 1, dtype=F64, device=device)
-        self._drives = torch.zeros(2, 1, dtype=F64, device=device)
+        self._coefs = Control((2, 1), device, F64)
+        self._drives = Control((2, 1), device, F64)
         index = self._last_open.index
         elapsed = torch.empty_like(index)
         above, below = (torch.empty(frames, dtype=torch.bool, device=device) for _ in range(2))
@@ -65,14 +71,13 @@ class Gate(Effect):
 
     def _update(self) -> None:
         rate = self.spec.samplerate
-        self._open_level = db_to_linear(self.value("threshold_db"))
-        self._close_level = db_to_linear(self.value("threshold_db") - self.value("hysteresis_db"))
-        self._hold_frames = round(self.value("hold_ms") * 1e-3 * rate)
+        self._open_level.set(db_to_linear(self.value("threshold_db")))
+        self._close_level.set(db_to_linear(self.value("threshold_db") - self.value("hysteresis_db")))
+        self._hold_frames.set(round(self.value("hold_ms") * 1e-3 * rate))
         self._attack = coefficient(self.value("attack_ms") * 1e-3, rate)
         self._release = coefficient(self.value("release_ms") * 1e-3, rate)
-        self._coefs[0].fill_(self._attack)
-        self._coefs[1].fill_(self._release)
-        self._drives[1].fill_((1 - self._release) * -self.value("range_db"))
+        self._coefs.set([[self._attack], [self._release]])
+        self._drives.set([[0.0], [(1 - self._release) * -self.value("range_db")]])
 
     def _reset(self) -> None:
         self._follower.reset()
@@ -88,12 +93,13 @@ class Gate(Effect):
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         index, elapsed, above, below, coef, drive = self._buffers(x.shape[-1])
         level = self._follower.process(self._level.peak(x))
-        torch.gt(level, self._open_level, out=above)
-        torch.lt(level, self._close_level, out=below)
+        torch.gt(level, self._open_level.tensor, out=above)
+        torch.lt(level, self._close_level.tensor, out=below)
         is_open = torch.gt(self._last_above.process(above), self._last_below.process(below), out=above)
         torch.sub(index, self._last_open.process(is_open), out=elapsed)
-        held_open = torch.le(elapsed, self._hold_frames, out=below)
-        torch.where(held_open, self._coefs[0], self._coefs[1], out=coef)
-        torch.where(held_open, self._drives[0], self._drives[1], out=drive)
+        held_open = torch.le(elapsed, self._hold_frames.tensor, out=below)
+        coefs, drives = self._coefs.tensor, self._drives.tensor
+        torch.where(held_open, coefs[0], coefs[1], out=coef)
+        torch.where(held_open, drives[0], drives[1], out=drive)
         reduction = self._smoother.process(drive, coef, min(self._attack, self._release))
         return self._gain.process(x, reduction)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from ..controls import Control
 from ..effect import Effect
 from ..kernels.dynamics import DbGain, LinkedLevel
 from ..kernels.envelope import F64, DecayingMax, Views, coefficient, sliding_max
@@ -63,7 +64,9 @@ class Limiter(Effect):
         self._audio = torch.zeros(spec.channels, lag + frames, device=device)  # delay line
         self._scratch = torch.empty(spec.channels * lag, dtype=F64, device=device)
         self._buffers = Views(self._cut)
-        self._gain = DbGain(spec.channels, frames, device)
+        self._gain = DbGain(spec.channels, frames, device, makeup=True)  # makeup: the ceiling
+        self._clamp = None  # the final clamp's bounds, linear: -ceiling, ceiling
+        self._floor, self._ceiling = Control(1, device), Control(1, device)
         self._drive = GainRamp(spec)
         self._last_average = self._average[:1].zero_()
         self._snap_gains()
@@ -94,7 +97,13 @@ class Limiter(Effect):
         return db_to_linear(self.value("input_gain_db") - self.value("ceiling_db"))
 
     def _control(self, frames: int) -> None:
-        self._ceiling_start, self._ceiling_db = self._ceiling_db, self.value("ceiling_db")
+        start, self._ceiling_db = self._ceiling_db, self.value("ceiling_db")
+        self._gain.move_makeup(start, self._ceiling_db, frames)
+        clamp = db_to_linear(max(start, self._ceiling_db))
+        if clamp != self._clamp:
+            self._floor.set(-clamp)
+            self._ceiling.set(clamp)
+            self._clamp = clamp
         self._drive.move_to(self._drive_gain(), frames)
 
     def _update(self) -> None:
@@ -110,7 +119,6 @@ class Limiter(Effect):
         frames, lag = x.shape[-1], self.latency
         lines, driven, window, sums, sums_end, sums_start, average, delayed = self._buffers(frames)
         (needed, new_needed, *_), (held, new_held, *_), (_, new_audio, *_) = lines
-        ceiling_start = self._ceiling_start
         driven = self._drive.apply(x, driven)
         # Reduction each new sample needs, its look-ahead maximum, then the release.
         self._level.process(driven, out=new_needed).clamp_(min=0.0)
@@ -121,9 +129,7 @@ class Limiter(Effect):
         self._last_average = average
         # Delay the audio by lag, apply the gain and the ceiling, clamp (rounding only).
         new_audio.copy_(driven)
-        out = self._gain.process(delayed, average, ceiling_start, self._ceiling_db)
-        ceiling = db_to_linear(max(ceiling_start, self._ceiling_db))
-        out.clamp_(-ceiling, ceiling)
+        out = self._gain.process(delayed, average).clamp_(self._floor.tensor, self._ceiling.tensor)
         for _, _, history, newest, staging in lines:  # the newest lag values: next history
             history.copy_(newest if staging is None else staging.copy_(newest))  # (they may overlap)
         return out

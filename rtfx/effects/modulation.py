@@ -10,9 +10,11 @@ Hermite). The flanger feeds its delayed signal back into the line::
 
     line[n] = x[n] + feedback * wet[n],      wet[n] = line(n - delay(n))
 
-computed in sub-blocks no longer than its shortest delay. ``delay_ms`` and ``depth_ms`` move
-linearly per sample between the values of consecutive steps, so a change bends the pitch a
-little instead of jumping the read position.
+computed in sub-blocks no longer than its shortest delay (in capture mode, always the
+shortest that ``delay_ms``'s range allows, so that every block runs the same kernels).
+``delay_ms`` and ``depth_ms`` move linearly per sample between the values of consecutive
+steps (blocks, in capture mode), so a change bends the pitch a little instead of jumping the
+read position. The host writes where each ramp starts and its slope into ``Control``s.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import math
 
 import torch
 
-from ..controls import LinearRamp
+from ..controls import Control, LinearRamp
 from ..effect import Effect
 from ..kernels.delayline import INTERPOLATIONS, DelayLine
 from ..kernels.lfo import SHAPES, Lfo
@@ -79,23 +81,29 @@ class ModulatedDelay(Effect):
         return self.value("delay_ms")
 
     def _prepare(self, spec: ProcessSpec) -> None:
-        self._ramp = LinearRamp(spec.blocksize, spec.device)
         depth = next(p for p in self.params if p.name == "depth_ms").maximum
         delay = max((p.maximum for p in self.params if p.name == "delay_ms"), default=0.0)
         longest = (delay + depth) * 1e-3 * spec.samplerate + 2
         channels, block = spec.channels, spec.blocksize
-        self._line = DelayLine(channels, longest, block, spec.device, self.interpolation, self.voices)
+        self._line = DelayLine(channels, longest, block, spec.device, self.interpolation, self.voices,
+                               ring=spec.capture)
         self._lfo = Lfo(self.shape, channels, self.voices, block, spec.device)
         f64 = dict(device=spec.device, dtype=torch.float64)
         f32 = dict(device=spec.device, dtype=spec.dtype)
-        self._steps = torch.arange(block, **f64)
         self._steps_from_one = torch.arange(1, block + 1, **f64)
+        # Rows -width and start + i - delay, per sample i: ramp_start + ramp_slope * (i + 1).
+        self._ramp_start = Control((2, 1), spec.device, torch.float64)
+        self._ramp_slope = Control((2, 1), spec.device, torch.float64)
         self._ramps = torch.empty(2, block, **f64)
+        self._feedback_ramp = LinearRamp(block, spec.device)
         self._positions = torch.empty(channels * self.voices * block, **f64)
         self._out = torch.empty(channels, block, **f32)
         self._loop_in = torch.empty(channels * block, **f32)  # viewed (channels, L): contiguous
         self._views: dict[int, tuple] = {}  # per block length, made on first use
         self._loop_views: dict[tuple[int, int], tuple] = {}  # per (block, sub-block) length
+        # Capture mode: the sub-block the shortest delay_ms allows (the delay may move anytime).
+        shortest = min((p.minimum for p in self.params if p.name == "delay_ms"), default=0.0)
+        self._capture_step = self._loop_step(self._line.min_delay + shortest * 1e-3 * spec.samplerate)
         self._reset()
 
     def _reset(self) -> None:
@@ -109,69 +117,66 @@ class ModulatedDelay(Effect):
         per_ms = 1e-3 * self.spec.samplerate
         return self._line.min_delay + self.delay_ms() * per_ms, self.value("depth_ms") * per_ms
 
-    def _per_sample(self, row: int, start: float, end: float, frames: int):
-        """``end``, or a ramp from just after ``start`` to ``end`` when they differ."""
-        if start == end:
-            return end
-        ramp = torch.mul(self._steps_from_one[:frames], (end - start) / frames, out=self._ramps[row, :frames])
-        return ramp.add_(start)
+    def _loop_step(self, shortest: float) -> int:
+        """The longest feedback sub-block for delays of at least ``shortest`` samples."""
+        return max(1, math.floor(shortest) - self._line.min_delay)
 
     def _block_views(self, frames: int) -> tuple:
         """Views for a block of ``frames``: positions ``(channels, voices, frames)``, the same
-        ``(channels, voices * frames)``, sample steps ``(frames,)``, output ``(channels, frames)``."""
+        ``(channels, voices * frames)``, sample steps from one ``(frames,)``, the ramps
+        ``(2, frames)``, output ``(channels, frames)``."""
         views = self._views.get(frames)
         if views is None:
             channels = self._out.shape[0]
             positions = self._positions[: channels * self.voices * frames]
-            views = self._views[frames] = (positions.view(channels, self.voices, frames),
-                                           positions.view(channels, -1), self._steps[:frames], self._out[:, :frames])
+            views = self._views[frames] = (
+                positions.view(channels, self.voices, frames), positions.view(channels, -1),
+                self._steps_from_one[:frames], self._ramps[:, :frames], self._out[:, :frames])
         return views
 
-    def _read_positions(self, frames: int, start: int) -> torch.Tensor:
-        """Buffer positions ``start + i - delay(i)``, ``(channels, voices * frames)`` float64."""
+    def _control(self, frames: int) -> None:
+        self._line.advance(frames)
         (delay0, width0), (delay1, width1) = self._applied, self._delay_and_width()
         self._applied = (delay1, width1)
+        first, slope = self._ramp_start.values, self._ramp_slope.values
+        first[0, 0], first[1, 0] = -width0, self._line.start - delay0 - 1
+        slope[0, 0], slope[1, 0] = (width0 - width1) / frames, 1 + (delay0 - delay1) / frames
+        self._ramp_start.commit()
+        self._ramp_slope.commit()
         rate = self.value("rate_hz") / self.spec.samplerate
-        lfo = self._lfo.values(frames, rate, self.value("stereo_phase_deg") / 360.0)
+        self._lfo.set(rate, self.value("stereo_phase_deg") / 360.0)
         self._lfo.advance(frames, rate)
-        positions, flat, steps, _ = self._block_views(frames)
-        width = self._per_sample(0, -width0, -width1, frames)
-        if isinstance(width, float):
-            torch.add(steps, lfo, alpha=width, out=positions)
-        else:
-            torch.addcmul(steps, lfo, width, out=positions)
-        delay = self._per_sample(1, delay0, delay1, frames)
-        if isinstance(delay, float):
-            positions.add_(start - delay)
-        else:
-            positions.sub_(delay).add_(start)
+        if self.feedback_loop:
+            start, self._feedback = self._feedback, self.value("feedback")
+            self._feedback_ramp.set(start, self._feedback, frames)
+            self._step = self._capture_step if self.spec.capture else self._loop_step(min(delay0, delay1))
+
+    def _read_positions(self, frames: int) -> torch.Tensor:
+        """Buffer positions ``start + i - delay(i)``, ``(channels, voices * frames)`` float64."""
+        positions, flat, steps_from_one, ramps, _ = self._block_views(frames)
+        torch.addcmul(self._ramp_start.tensor, steps_from_one, self._ramp_slope.tensor, out=ramps)
+        torch.addcmul(ramps[1], self._lfo.render(frames), ramps[0], out=positions)
         return flat
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         frames = x.shape[-1]
         out = self._block_views(frames)[-1]
+        positions = self._read_positions(frames)
         if self.feedback_loop:
-            return self._process_loop(x, out)
-        self._line.write(x)
-        return self._line.read(self._read_positions(frames, self._line.now - frames), out)
+            return self._process_loop(x, positions, out)
+        self._line.write_at(x)
+        return self._line.read(positions, out)
 
-    def _process_loop(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    def _process_loop(self, x: torch.Tensor, positions: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Feedback: read, then write input plus feedback, in sub-blocks shorter than the delay."""
         frames = x.shape[-1]
-        shortest = min(self._applied[0], self._delay_and_width()[0])
-        step = max(1, math.floor(shortest) - self._line.min_delay)
-        self._line.reserve(frames)
-        positions = self._read_positions(frames, self._line.now)  # one voice
-        start, self._feedback = self._feedback, self.value("feedback")
-        feedback = self._feedback  # a ramp per sample while it moves: a stepped gain would zip
-        if start != feedback:
-            feedback = self._ramp(start, feedback, frames)
-        index, weights = self._line.locate(positions)
+        index, weights = self._line.locate(positions)  # one voice
+        step = self._step
         pieces = self._loop_views.get((frames, step)) or self._make_loop_views(frames, step, index, weights, out)
+        feedback = self._feedback_ramp.tensor  # per sample: a stepped gain would zip
         for begin, end, piece_index, piece_weights, piece_out, loop_in in pieces:
             wet = self._line.gather(piece_index, piece_weights, piece_out)
-            gain = feedback if isinstance(feedback, float) else feedback[begin:end]
-            self._line.write(torch.mul(wet, gain, out=loop_in).add_(x[:, begin:end]))
+            self._line.write_at(torch.mul(wet, feedback[begin:end], out=loop_in).add_(x[:, begin:end]), begin)
         return out
 
     def _make_loop_views(self, frames: int, step: int, index, weights, out) -> tuple:
@@ -278,7 +283,7 @@ class Tremolo(Effect):
         super().__init__(**values)
 
     def _prepare(self, spec: ProcessSpec) -> None:
-        self._ramp = LinearRamp(spec.blocksize, spec.device)
+        self._depth_ramp = LinearRamp(spec.blocksize, spec.device)
         self._lfo = Lfo(self.shape, spec.channels, 1, spec.blocksize, spec.device, spec.dtype)
         self._gain = torch.empty(spec.channels, spec.blocksize, device=spec.device, dtype=spec.dtype)
         self._out = torch.empty_like(self._gain)
@@ -288,14 +293,17 @@ class Tremolo(Effect):
         self._lfo.reset()
         self._depth = self.value("depth")
 
-    def _process(self, x: torch.Tensor) -> torch.Tensor:
-        channels, frames = x.shape
+    def _control(self, frames: int) -> None:
         rate = self.value("rate_hz") / self.spec.samplerate
-        lfo = self._lfo.values(frames, rate, self.value("stereo_phase_deg") / 360.0).view(channels, frames)
+        self._lfo.set(rate, self.value("stereo_phase_deg") / 360.0)
         self._lfo.advance(frames, rate)
         start, self._depth = self._depth, self.value("depth")
-        depth = self._depth if start == self._depth else self._ramp(start, self._depth, frames)
-        gain = torch.mul(lfo, depth, out=self._gain[:, :frames]).neg_().add_(1.0)
+        self._depth_ramp.set(start, self._depth, frames)
+
+    def _process(self, x: torch.Tensor) -> torch.Tensor:
+        channels, frames = x.shape
+        lfo = self._lfo.render(frames).view(channels, frames)
+        gain = torch.mul(lfo, self._depth_ramp.tensor[:frames], out=self._gain[:, :frames]).neg_().add_(1.0)
         return torch.mul(x, gain, out=self._out[:, :frames])
 
     def _preset_fields(self) -> dict:

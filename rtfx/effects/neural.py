@@ -25,6 +25,10 @@ Recurrent models must be TorchScript.
 Allocation: the effect's own buffers (the input line, gains, state) are preallocated in
 ``prepare``; the model's forward allocates its intermediates and outputs on every call, as
 eager PyTorch does. Its cost is the model's.
+
+CUDA graphs: the effect's own kernels are the same on every block (fixed buffers, gains as
+device ramps). The model's must be too: a forward that reads values back to the host
+(``.item()``, data-dependent branches or shapes) fails when the graph is captured.
 """
 from __future__ import annotations
 
@@ -219,28 +223,27 @@ class Neural(Effect):
         self._model.to(spec.device)
         self._precision = _Float32Kernels() if spec.device.type == "cuda" else contextlib.nullcontext()
         c, dev = spec.channels, spec.device
-        # The model's input: the line [last R - 1 frames | block] (two, each block shifts into
-        # the other one); for a recurrent model, the block alone.
+        # The model's input: the line [last R - 1 frames | block], shifted through `_spare` (the
+        # same buffers every block); for a recurrent model, the block alone.
         length = spec.blocksize if self.recurrent else self.receptive_field - 1 + spec.blocksize
-        self._lines = [torch.zeros(c, 1, length, device=dev, dtype=spec.dtype) for _ in range(2)]
+        self._line = torch.zeros(c, 1, length, device=dev, dtype=spec.dtype)
+        self._spare = torch.empty_like(self._line)
         self._out = torch.empty(c, spec.blocksize, device=dev, dtype=spec.dtype)
         self._in_gain, self._out_gain = GainRamp(spec, always=True), GainRamp(spec)
         if self.recurrent:
             self._initial = tuple(s.to(dev) for s in _as_tuple(self._model.initial_state(c)))
             self._state = tuple(s.clone() for s in self._initial)
-            y = self._call(self._lines[0], self._pack(self._state))[0]
+            y = self._call(self._line, self._pack(self._state))[0]
         else:
-            y = self._call(self._lines[0])
+            y = self._call(self._line)
         self._output_frames(y, length, c)
         self._reset()
 
     def _reset(self) -> None:
-        for line in self._lines:
-            line.zero_()
+        self._line.zero_()
         if self.recurrent:
             for state, initial in zip(self._state, self._initial):
                 state.copy_(initial)
-        self._side = 0
         self._in_gain.snap(db_to_linear(self.value("input_db")))
         self._out_gain.snap(db_to_linear(self.value("output_db")))
 
@@ -257,16 +260,16 @@ class Neural(Effect):
     def _run_causal(self, x: torch.Tensor) -> torch.Tensor:
         """Shift the block into the line [past R - 1 + blocksize - frames | block]; run the model on it."""
         frames = x.shape[-1]
-        old, line = self._lines[self._side], self._lines[1 - self._side]
-        self._side = 1 - self._side
-        length = line.shape[-1]
-        line[..., : length - frames].copy_(old[..., frames:])
-        self._in_gain.apply(x, line[:, 0, length - frames :])
+        line, kept = self._line, self._line.shape[-1] - frames
+        past = self._spare[..., :kept]
+        past.copy_(line[..., frames:])  # the last `kept` frames move to the front
+        line[..., :kept].copy_(past)
+        self._in_gain.apply(x, line[:, 0, kept:])
         return self._model(line)
 
     def _run_recurrent(self, x: torch.Tensor) -> torch.Tensor:
         """Run the model on the block and the state; keep the new state in our buffers."""
-        block = self._lines[0][..., : x.shape[-1]]
+        block = self._line[..., : x.shape[-1]]
         self._in_gain.apply(x, block[:, 0])
         y, state = self._model(block, self._pack(self._state))
         for mine, new in zip(self._state, _as_tuple(state)):

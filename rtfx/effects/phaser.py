@@ -14,6 +14,7 @@ import math
 
 import torch
 
+from ..controls import Control
 from ..effect import Effect
 from ..kernels.allpass import AllpassChain
 from ..kernels.lfo import SHAPES, Lfo
@@ -52,10 +53,13 @@ class Phaser(Effect):
         super().__init__(**values)
 
     def _prepare(self, spec: ProcessSpec) -> None:
-        self._chain = AllpassChain(self.stages, spec.channels, spec.blocksize, CONTROL_STEP, spec.device)
+        self._chain = AllpassChain(self.stages, spec.channels, spec.blocksize, CONTROL_STEP, spec.device,
+                                   capture=spec.capture)
         self._lfo = Lfo(self.shape, spec.channels, 1, self._chain.max_steps, spec.device, spec.dtype)
         self._coefficients = torch.empty(spec.channels * self._chain.max_steps, device=spec.device, dtype=spec.dtype)
         self._out = torch.empty(spec.channels, spec.blocksize, device=spec.device, dtype=spec.dtype)
+        # fc = low * exp(u * log(high / low)); pi fc / fs = exp(u * _log_ratio) * _pi_low
+        self._log_ratio, self._pi_low, self._feedback = (Control(1, spec.device) for _ in range(3))
 
     def _reset(self) -> None:
         self._chain.reset()
@@ -66,18 +70,25 @@ class Phaser(Effect):
         top = 0.45 * self.spec.samplerate
         return min(self.value("low_hz"), top), min(self.value("high_hz"), top)
 
+    def _update(self) -> None:
+        low, high = self.break_range_hz()
+        self._log_ratio.set(math.log(high / low))
+        self._pi_low.set(math.pi * low / self.spec.samplerate)
+        self._feedback.set(self.value("feedback"))
+
+    def _control(self, frames: int) -> None:
+        rate = self.value("rate_hz") / self.spec.samplerate
+        self._lfo.set(rate, self.value("stereo_phase_deg") / 360.0, first=-self._chain.offset, stride=CONTROL_STEP)
+        self._lfo.advance(frames, rate)
+        self._chain.plan(frames)
+
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         channels, frames = x.shape
         steps = self._chain.max_steps
-        rate = self.value("rate_hz") / self.spec.samplerate
-        lfo = self._lfo.values(steps, rate, self.value("stereo_phase_deg") / 360.0,
-                               first=-self._chain.offset, stride=CONTROL_STEP)
-        self._lfo.advance(frames, rate)
-        low, high = self.break_range_hz()
         a = self._coefficients.view(channels, steps)
-        torch.mul(lfo.view(channels, steps), math.log(high / low), out=a).exp_()
-        a.mul_(math.pi * low / self.spec.samplerate).sub_(math.pi / 4).tan_()
-        return self._chain.process(x, a, self.value("feedback"), self._out[:, :frames])
+        torch.mul(self._lfo.render(steps).view(channels, steps), self._log_ratio.tensor, out=a).exp_()
+        a.mul_(self._pi_low.tensor).sub_(math.pi / 4).tan_()
+        return self._chain.process(x, a, self._feedback.tensor, self._out[:, :frames])
 
     def _preset_fields(self) -> dict:
         return {"stages": self.stages, "shape": self.shape}

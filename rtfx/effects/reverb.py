@@ -32,7 +32,7 @@ def make_predelay(spec: ProcessSpec) -> PreDelay:
     """The pre-delay line of a reverb prepared for ``spec``."""
     rate = spec.samplerate
     return PreDelay(spec.channels, round(MAX_PREDELAY_MS * 1e-3 * rate), spec.blocksize,
-                    round(PREDELAY_FADE_MS * 1e-3 * rate), spec.device)
+                    round(PREDELAY_FADE_MS * 1e-3 * rate), spec.device, spec.capture)
 
 
 def predelay_samples(effect: Effect) -> int:
@@ -88,8 +88,9 @@ class FDNReverb(Effect):
         rows = np.arange(spec.channels)
         inputs = h[(n - 1 - rows) % n].T / np.sqrt(spec.channels)  # (lines, channels)
         self._taps = h[(rows + 1) % n] * np.sqrt(n)  # (channels, lines): a row of +-1 per output
-        largest = self._base.max() * self._smoothed["size"].param.maximum
-        self._fdn = FeedbackDelayNetwork(h, inputs, largest, spec.blocksize, spec.device)
+        size = self._smoothed["size"].param
+        self._fdn = FeedbackDelayNetwork(h, inputs, self._base.max() * size.maximum, spec.blocksize, spec.device,
+                                         self._base.min() * size.minimum, spec.capture)
         self._predelay = make_predelay(spec)
 
     def _update(self) -> None:
@@ -118,8 +119,12 @@ class FDNReverb(Effect):
         self._predelay.reset()
         self._update()  # the delays as they are now, not moving from before the reset
 
+    def _control(self, frames: int) -> None:
+        self._predelay.before_block(frames)
+        self._fdn.before_block(frames)
+
     def _process(self, x: torch.Tensor) -> torch.Tensor:
-        return self._fdn.process(self._predelay.process(x))
+        return self._fdn.run(self._predelay.run(x))
 
     def _preset_fields(self) -> dict:
         return {"lines": self.lines} if self.lines != 8 else {}
@@ -177,6 +182,11 @@ class ConvolutionReverb(Convolution):
         if not np.array_equal(sections, self._cut.sos):
             self._cut.set_sos(sections)
 
+    def _control(self, frames: int) -> None:
+        super()._control(frames)
+        self._predelay.before_block(frames)
+        self._cut.before_block(frames)
+
     def _reset(self) -> None:
         super()._reset()
         self._cut.reset()
@@ -189,5 +199,5 @@ class ConvolutionReverb(Convolution):
         return fields if self.normalize else {**fields, "normalize": False}
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
-        wet = super()._process(self._predelay.process(x))
+        wet = super()._process(self._predelay.run(x))
         return self._cut.process(wet)

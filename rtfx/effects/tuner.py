@@ -19,8 +19,11 @@ fraction of a sample and the peak height, the *clarity*. A window quieter than
 ``SILENCE_DBFS`` or less clear than ``MIN_CLARITY`` reads as no pitch.
 
 Everything is tensor ops of fixed shape into preallocated buffers (no per-sample Python, no
-host sync; the FFT library may still take scratch memory of its own). Which blocks run an analysis depends on the frame counter (a Python int), so on a
-GPU the work differs from block to block (one CUDA graph cannot capture it).
+host sync; the FFT library may still take scratch memory of its own). The input is kept in a
+ring of the last ``window + hop`` frames or more. Normally only a block that crosses a hop
+boundary runs an analysis. With ``spec.capture`` every block analyses the window ending at the
+latest boundary (until the next one, the same window again: the same reading), its position
+in the ring held in a device tensor, so that a CUDA graph replays the same kernels each block.
 """
 from __future__ import annotations
 
@@ -29,7 +32,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..controls import Control
 from ..effect import Effect
+from ..kernels.fdn import DelayLines
 from ..params import Param
 from ..spec import ProcessSpec
 
@@ -103,7 +108,8 @@ class NsdfPitch:
         self._reversed = torch.arange(w, w - lags, -1, device=device)  # W - tau
         self._m, self._nsdf = empty(lags), empty(lags)
         # Key maxima.
-        self._positive, self._positive_f, self._rise = empty(lags, dtype=torch.bool), empty(lags), empty(lags)
+        self._positive, self._positive_f = empty(lags, dtype=torch.bool), empty(lags)
+        self._rise = torch.ones(lags, device=device, dtype=f32)  # rise[0] stays 1: lag 0 opens lobe 1
         self._lobe_f, self._lobe = empty(lags), empty(lags, dtype=torch.long)
         self._lobe_top, self._top_here, self._score = empty(lags + 1), empty(lags), empty(lags)
         self._minus_one = torch.tensor(-1.0, device=device)
@@ -166,7 +172,6 @@ class NsdfPitch:
         # Lobes: number the runs of positive n(tau) (lobe 1 holds lag 0); the top of each lobe.
         torch.gt(nsdf, 0, out=self._positive)
         self._positive_f.copy_(self._positive)
-        self._rise[0] = 1
         torch.sub(self._positive_f[1:], self._positive_f[:-1], out=self._rise[1:]).clamp_(min=0)
         torch.cumsum(self._rise, 0, out=self._lobe_f)
         self._lobe.copy_(self._lobe_f)
@@ -203,45 +208,56 @@ class Tuner(Effect):
         scale = 2 ** max(0, round(math.log2(spec.samplerate / 48000)))
         self.window, self.hop = 4096 * scale, 1024 * scale
         self._pitch = NsdfPitch(self.window, spec.channels, spec.samplerate, spec.device)
-        # Two lines of [last `window` samples | new block]; each block shifts into the other one.
-        self._lines = [
-            torch.zeros(spec.channels, self.window + spec.blocksize, device=spec.device, dtype=spec.dtype)
-            for _ in range(2)
-        ]
-        # The reading: [frequency Hz, clarity, RMS level, has pitch (0/1)]. The analysis works in
-        # `_result` (on the device); one copy publishes it to `_published` on the host (pinned
-        # memory, asynchronous, on a GPU), which readers read: they never see a half-done analysis.
-        self._result = torch.zeros(4, device=spec.device, dtype=torch.float64)
-        self._published = torch.zeros(4, dtype=torch.float64, pin_memory=spec.device.type == "cuda")
+        # The input; the window ending at the latest hop boundary always lies in it.
+        self._ring = DelayLines(spec.channels, self.window + self.hop, max(self.window, spec.blocksize),
+                                spec.device, spec.capture)
+        self._window = torch.empty(spec.channels, self.window, device=spec.device, dtype=spec.dtype)
+        self._window_start = Control(1, spec.device, torch.int64)  # capture: its first frame in the ring
+        self._window_end = Control(1, spec.device, torch.float64)  # the absolute frame at which it ends
+        # The reading: [frequency Hz, clarity, RMS level, has pitch (0/1), frame at which the
+        # window ends]. The analysis works in `_result` (on the device); one copy publishes it to
+        # `_published` on the host (pinned memory, asynchronous, on a GPU), which readers read:
+        # they never see a half-done analysis.
+        self._result = torch.zeros(5, device=spec.device, dtype=torch.float64)
+        self._numbers, self._end = self._result[:4], self._result[4:]
+        self._published = torch.zeros(5, dtype=torch.float64, pin_memory=spec.device.type == "cuda")
         self._reset()
 
     def _reset(self) -> None:
-        for line in self._lines:
-            line.zero_()
+        self._ring.reset()
         self._result.zero_()
         self._published.zero_()
-        self._side = 0
         self._frame = 0  # absolute index of the next input frame
-        self._analysed_at = 0  # absolute frame at which the last analysed window ends
+        self._boundary = None  # the latest hop boundary the controls were written for
+
+    def _control(self, frames: int) -> None:
+        self._ring.before_block(frames)
+        end = self._frame + frames
+        boundary = end // self.hop * self.hop  # the latest hop boundary, at or before the block's end
+        self._due = boundary > self._frame  # it lies inside this block: a new window
+        if boundary != self._boundary:
+            self._boundary = boundary
+            self._window_end.set(boundary)
+            self._window_start.set((boundary - self.window) % self._ring.length)
+        self._frame = end
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
-        frames, w = x.shape[-1], self.window
-        line = self._lines[self._side]
-        line[:, w : w + frames].copy_(x)
-        boundary = (self._frame + frames) // self.hop * self.hop
-        if boundary > self._frame:  # the last hop boundary inside this block
-            offset = boundary - self._frame
-            self._pitch.analyse(line[:, offset : offset + w], self._result)
+        self._ring.write(x)
+        if self._due or self.spec.capture:
+            self._pitch.analyse(self._latest_window(), self._numbers)
+            self._end.copy_(self._window_end.tensor)
             self._published.copy_(self._result, non_blocking=True)
-            self._analysed_at = boundary
-        self._side = 1 - self._side
-        self._lines[self._side][:, :w].copy_(line[:, frames : frames + w])
-        self._frame += frames
         return x
+
+    def _latest_window(self) -> torch.Tensor:
+        """The ``(channels, window)`` frames up to the latest hop boundary (a view or ``_window``)."""
+        if self.spec.capture:
+            return self._ring.read_at(self._window_start.tensor, self._window)
+        return self._ring.read_whole(self._ring.t0 + self.window - self._boundary, self._window)
 
     # -- any thread --------------------------------------------------------------------------
     def reading(self) -> TunerReading:
-        """The latest reading (any thread; copies 4 numbers, never waits for the GPU).
+        """The latest reading (any thread; copies 5 numbers, never waits for the GPU).
 
         Before ``prepare`` and before the first analysis it reads as no pitch. On a GPU it is
         the analysis whose copy has landed (at most a block late). A read that races the
@@ -250,9 +266,9 @@ class Tuner(Effect):
         published = getattr(self, "_published", None)
         if published is None:
             return TunerReading(False, None, None, None, None, 0.0, -math.inf, 0)
-        frequency, clarity, rms, has_pitch = published.tolist()
+        frequency, clarity, rms, has_pitch, frame = published.tolist()
         level = 20 * math.log10(rms) if rms > 0 else -math.inf
         if not has_pitch:
-            return TunerReading(False, None, None, None, None, clarity, level, self._analysed_at)
+            return TunerReading(False, None, None, None, None, clarity, level, int(frame))
         note, octave, cents = name_pitch(frequency, self.get("reference_hz"))
-        return TunerReading(True, frequency, note, octave, cents, clarity, level, self._analysed_at)
+        return TunerReading(True, frequency, note, octave, cents, clarity, level, int(frame))

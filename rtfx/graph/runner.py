@@ -2,14 +2,15 @@
 
 Per block: the host side of every effect (``before_block``: parameter ramps, coefficient
 designs, ring positions) writes its controls into one pinned buffer together with the input
-block; one host-to-device copy moves all of it; one graph replay runs every kernel of the
-chain; one device-to-host copy brings the output back. Changing a parameter never re-captures.
+block; then one graph replay copies all of it to the device, runs every kernel of the chain
+and copies the output back to pinned memory (the copies are nodes of the graph). Changing a parameter never re-captures.
 A chain whose structure changes is a new ``GraphRunner`` (built off the audio thread).
 """
 from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import torch
 
 from ..controls import Control, ControlBank, find_controls
@@ -54,38 +55,43 @@ class GraphRunner:
             self.chain = chain.prepare(spec)
             self.input = Control((spec.channels, spec.blocksize), spec.device)
             self.bank = ControlBank(find_controls(chain) + [self.input], spec.device)
+            self.output = torch.zeros(spec.channels, spec.blocksize, pin_memory=True)
             for _ in range(WARM_UP_BLOCKS):
                 self._eager(spec.blocksize)
             self.chain.reset()
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph, stream=self.stream, capture_error_mode="thread_local"):
-                self.output = self.chain.run_block(self.input.tensor)
+                self.bank.upload()  # the copy in, the kernels and the copy out: one replay
+                self.output.copy_(self.chain.run_block(self.input.tensor), non_blocking=True)
         self.stream.synchronize()
 
-    def _eager(self, frames: int) -> torch.Tensor:
+    def _eager(self, frames: int) -> None:
         self.chain.before_block(frames)
         self.bank.upload()
-        return self.chain.run_block(self.input.tensor[:, :frames])
+        self.output[:, :frames].copy_(self.chain.run_block(self.input.tensor[:, :frames]), non_blocking=True)
 
-    def process(self, block: torch.Tensor, out: torch.Tensor) -> None:
-        """Process ``block`` ``(channels, frames)`` float32 on the host into ``out`` (same
-        shape, pinned host memory); returns when ``out`` holds the result.
+    @property
+    def inputs(self) -> np.ndarray:
+        """Where the next block's input goes: ``(channels, blocksize)`` float32 numpy view of
+        pinned memory (write ``[:, :frames]``, then ``run(frames)``)."""
+        return self.input.values
 
-        A full block is one upload of the controls and input, one graph replay and one copy
-        back; a shorter one (the end of a file) runs the same kernels eagerly.
+    def run(self, frames: int) -> torch.Tensor:
+        """Process the ``frames`` written to ``inputs``; returns the output, ``(channels,
+        frames)`` in pinned host memory, valid until the next call.
+
+        A full block is one graph replay: the copy of the controls and the input to the device,
+        every kernel of the chain, the copy back. A shorter block (the end of a file) runs the
+        same kernels eagerly.
         """
-        frames = block.shape[-1]
         with torch.cuda.stream(self.stream):
-            self.input.host[:, :frames].copy_(block)
             if frames == self.spec.blocksize:
                 self.chain.before_block(frames)
-                self.bank.upload()
                 self.graph.replay()
-                output = self.output
             else:
-                output = self._eager(frames)
-            out.copy_(output, non_blocking=True)
+                self._eager(frames)
         self.stream.synchronize()
+        return self.output[:, :frames]
 
     def reset(self) -> None:
         """Clear the chain's state (filters, delay lines); the graph stays."""

@@ -23,7 +23,9 @@ states (one small matmul each), and one batched matmul for the states' outputs.
 
 A block that ends inside a step keeps that step's inputs and its start state, and processes
 the whole step again next block: outputs depend only on the past, so every partition of
-the input gives the same output.
+the input gives the same output. Where the block falls in the steps is planned on the host
+(``plan``); with ``capture`` the kernels move the samples by index tensors the host writes
+(``Control``s) and always run all ``max_steps`` steps, so a CUDA graph can replay them.
 
 One-sample matrix (0-based stages; ``u_k`` the input of stage ``k``)::
 
@@ -34,6 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
+from ..controls import Control
 
 
 def allpass_coefficient(cutoff_hz, samplerate: float):
@@ -70,9 +74,13 @@ class AllpassChain:
         max_block: the longest block ``process`` gets.
         step: samples per coefficient update (a power of two).
         device: torch device.
+        capture: every block runs the same kernels (the block's placement in index tensors).
+
+    Per block: ``plan(frames)`` (host), then ``process`` (kernels).
     """
 
-    def __init__(self, stages: int, channels: int, max_block: int, step: int = 16, device="cpu") -> None:
+    def __init__(self, stages: int, channels: int, max_block: int, step: int = 16, device="cpu",
+                 capture: bool = False) -> None:
         if step & (step - 1):
             raise ValueError(f"step must be a power of two, got {step}")
         self.stages, self.channels, self.step = stages, channels, step
@@ -115,14 +123,44 @@ class AllpassChain:
         self._reverse = torch.arange(k - 1, -1, -1, device=kw["device"])
         self._outputs = torch.empty(channels, steps, k, **kw)
         self._pending = torch.zeros(channels, k, **kw)
+        self.capture = capture
+        if capture:
+            long = dict(device=kw["device"], dtype=torch.long)
+            self._sources = torch.zeros(channels, k + max_block + 1, **kw)  # [pending | block | 0]
+            self._take_inputs = Control(steps * k, **long)  # columns of _sources, step by step
+            self._take_outputs = Control(max_block, **long)  # the block's columns of the outputs
+            self._take_pending = Control(k, **long)  # columns of the inputs left pending
+            self._carry = Control(1, **long)  # the step whose start state the next block starts at
+            self._carried = torch.empty(1, channels, 1, states, **kw)
         self.reset()
 
     def reset(self) -> None:
         self._starts[0].zero_()
         self._pending.zero_()
         self.offset = 0  # samples since the last step boundary (their inputs are pending)
+        self._planned = None  # (offset, frames) the index controls hold
 
-    def _build(self, a: torch.Tensor, feedback: float) -> None:
+    def plan(self, frames: int) -> None:
+        """Place the next block of ``frames`` after the pending samples. Host side."""
+        k, first = self.step, self.offset
+        self._first, self._total = first, first + frames
+        self._whole = self._total // k  # steps the block completes
+        self.offset = self._total - self._whole * k
+        if self.capture and self._planned != (first, frames):
+            self._write_indices(first, frames)
+
+    def _write_indices(self, first: int, frames: int) -> None:
+        """The index controls for a block of ``frames`` after ``first`` pending samples."""
+        k, total, zero = self.step, self._total, self._sources.shape[1] - 1
+        columns = np.arange(self.max_steps * k)
+        block = np.where(columns < total, k + columns - first, zero)
+        self._take_inputs.set(np.where(columns < first, columns, block))
+        self._take_outputs.set(first + np.arange(self._take_outputs.shape[0]))
+        self._take_pending.set(np.minimum(self._whole * k + np.arange(k), columns[-1]))
+        self._carry.set(self._whole)
+        self._planned = (first, frames)
+
+    def _build(self, a: torch.Tensor, feedback: torch.Tensor | float) -> None:
         """``M_step`` for each coefficient of ``a`` ``(channels * max_steps, 1, 1)``."""
         torch.pow(a, self._exponent, out=self._one)
         t = torch.mul(a, a, out=self._one_minus_a2).neg_().add_(1.0)
@@ -133,31 +171,49 @@ class AllpassChain:
             top_right.copy_(outputs)  # the first half's outputs: [C; D]
             bottom.copy_(inputs)  # the second half's inputs: [B, D]
 
-    def process(self, x: torch.Tensor, a: torch.Tensor, feedback: float, out: torch.Tensor) -> torch.Tensor:
-        """Filter ``x`` ``(channels, frames)`` into ``out`` ``(channels, frames)``.
+    def process(self, x: torch.Tensor, a: torch.Tensor, feedback: torch.Tensor | float,
+                out: torch.Tensor) -> torch.Tensor:
+        """Filter ``x`` ``(channels, frames)`` into ``out`` ``(channels, frames)``, as ``plan``ned.
 
         ``a``: ``(channels, max_steps)`` coefficients of consecutive steps, the first for the
         step holding the pending samples (or starting with this block when none are).
-        ``frames + offset`` must not exceed ``max_steps * step``.
+        ``feedback``: a float or a 1-element tensor.
         """
-        k, offset = self.step, self.offset
-        total = offset + x.shape[-1]
-        steps, whole = -(-total // k), total // k
         self._build(a.view(-1, 1, 1), feedback)
-        inputs = self._inputs
-        inputs[:, :offset].copy_(self._pending[:, :offset])
-        inputs[:, offset:total].copy_(x)
-        inputs[:, total:].zero_()
+        self._load(x)
         torch.bmm(self._inputs_by_step, self._from_input, out=self._drive)
         starts = self._starts
-        for j in range(steps):
+        for j in range(self.max_steps if self.capture else -(-self._total // self.step)):
             torch.baddbmm(self._drive_states[j], starts[j], self._transitions[j], out=starts[j + 1])
         self._step_starts.view(self._starts_by_step.shape).copy_(self._starts_by_step)
         torch.bmm(self._step_starts, self._to_output, out=self._from_state)
         reversed_out = self._reversed.add_(self._drive_outputs)
         torch.index_select(reversed_out, 2, self._reverse, out=self._outputs)
-        out.copy_(self._outputs.view(self.channels, -1)[:, offset:total])
-        starts[0].copy_(starts[whole])
-        self.offset = total - whole * k
-        self._pending[:, : self.offset].copy_(inputs[:, whole * k : total])
+        return self._store(out)
+
+    def _load(self, x: torch.Tensor) -> None:
+        """The steps' inputs: the pending samples, then ``x``, then zeros."""
+        inputs, first, total = self._inputs, self._first, self._total
+        if self.capture:
+            k = self.step
+            self._sources[:, :k].copy_(self._pending)
+            self._sources[:, k : k + x.shape[-1]].copy_(x)
+            torch.index_select(self._sources, 1, self._take_inputs.tensor, out=inputs)
+            return
+        inputs[:, :first].copy_(self._pending[:, :first])
+        inputs[:, first:total].copy_(x)
+        inputs[:, total:].zero_()
+
+    def _store(self, out: torch.Tensor) -> torch.Tensor:
+        """The block's outputs into ``out``; keep the next block's start state and pending inputs."""
+        outputs, starts = self._outputs.view(self.channels, -1), self._starts
+        if self.capture:
+            torch.index_select(outputs, 1, self._take_outputs.tensor[: out.shape[-1]], out=out)
+            starts[0].copy_(torch.index_select(starts, 0, self._carry.tensor, out=self._carried)[0])
+            torch.index_select(self._inputs, 1, self._take_pending.tensor, out=self._pending)
+            return out
+        out.copy_(outputs[:, self._first : self._total])
+        whole = self._whole * self.step
+        starts[0].copy_(starts[self._whole])
+        self._pending[:, : self.offset].copy_(self._inputs[:, whole : self._total])
         return out

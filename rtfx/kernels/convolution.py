@@ -17,7 +17,11 @@ length ``1..max_block``.
   ones' work spread over the ticks until their output is due. On CPU it costs a small fraction
   of the uniform layout for long IRs (10 s IR, 64 frames: ~45 us instead of ~1.7 ms per
   block), with a bounded worst tick.
-- ``make_convolver``: picks ``DirectFIR``, uniform or non-uniform from a cost model.
+- ``CaptureConvolver``: the uniform layout for a CUDA graph (``spec.capture``): partitions of
+  the block size, every tick the same kernels with the same arguments (the delay line's slot
+  and the tick's offsets in a device tensor), one batched product over all partitions.
+- ``make_convolver``: picks ``DirectFIR``, uniform or non-uniform from a cost model (in
+  capture mode ``DirectFIR`` or ``CaptureConvolver``).
 
 Buffers are allocated in ``__init__``; ``process`` works in place on them (``out=``, in-place
 ops, cached views) and never synchronises with the device. The one exception is on CPU, where
@@ -25,11 +29,13 @@ FFTs of 4096 points and more go through ``scipy.fft``, which returns a fresh arr
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from . import nonuniform as nu
-from .fir import DirectCore, DirectFIR, InputHistory, as_taps, check_block, check_max_block
-from .upols import Segment
+from ..controls import Control
+from .fir import DirectCore, DirectFIR, InputHistory, ShiftedHistory, as_taps, check_block, check_max_block
+from .upols import RingSegment, Segment
 
 
 class _Partitioned:
@@ -137,6 +143,9 @@ class _Partitioned:
         self._pos = end
         return self._outs[n]
 
+    def before_block(self, frames: int) -> None:
+        """Host side of the next block: nothing here (``process`` does it all)."""
+
     def reset(self) -> None:
         """Clear all signal state (input history, delay lines, pending output); keep the IR."""
         self._hist.reset()
@@ -196,6 +205,102 @@ class NonUniformConvolver(_Partitioned):
                          lambda T, G, C: nu.plan_segments(T, G, C, max_ratio, max_size))
 
 
+class CaptureConvolver:
+    """Zero-latency uniformly partitioned convolution for a CUDA graph (capture mode).
+
+    The first ``G = max_block`` taps are computed directly on every call; the taps after them
+    in ``K`` partitions of ``G`` (``upols.RingSegment``, FFT size ``2G``), whose whole sum for
+    the next ``G`` outputs is computed at each tick (every ``G`` input samples). The host part
+    of a call, ``before_block(frames)``, moves the stream position and writes into device
+    controls the delay line slot of the tick and where the tick's input window and the call's
+    tail lie in their buffers; ``process`` only launches kernels. A call of ``max_block``
+    frames holds exactly one tick and runs the same kernels with the same arguments wherever
+    it falls in the stream (window and tail are gathered by those indices), so a graph
+    captured from one such call replays every later one, also after a shorter call (the end
+    of a file, run eagerly) has moved the ticks off the block boundaries.
+
+    Same arguments and ``process`` as ``PartitionedConvolver`` (without ``partition``);
+    ``before_block(frames)`` must precede each ``process`` of ``frames``.
+    """
+
+    def __init__(self, taps, channels: int, max_block: int, device="cpu") -> None:
+        h = as_taps(taps, channels)
+        self.channels = C = int(channels)
+        self.max_block = G = self.partition = check_max_block(max_block)
+        self.device = torch.device(device)
+        self.num_taps = T = h.shape[1]
+        K = max(1, -(-(T - G) // G))
+        self._head = DirectCore(h[:, :G], C, G, self.device)
+        self._seg = RingSegment(h[:row_period(h, C)], G, G, K, C, self.device)
+        # the tick's window ends up to G - 1 samples before the newest input
+        self._hist = ShiftedHistory(C, 3 * G - 1, G, self.device)
+        self._window = torch.zeros(C, 2 * G, device=self.device)
+        # [tail of the tick before the last | tail of the last tick]
+        self._tails = torch.zeros(C, 2 * G, device=self.device)
+        self._tail = torch.zeros(C, G, device=self.device)
+        self._out = torch.zeros(C, G, device=self.device)
+        self._slot = Control(1, self.device, torch.long)  # the tick's block b % K
+        self._window_at = Control(2 * G, self.device, torch.long)  # window positions in _hist
+        self._tail_at = Control(G, self.device, torch.long)  # the call's tail positions in _tails
+        self._written = (None, None)  # what the two index controls hold: (back, (start, frames))
+        self._pos = 0
+        self._due = False
+
+    @property
+    def latency(self) -> int:
+        """Added latency in samples: always 0."""
+        return 0
+
+    def before_block(self, frames: int) -> None:
+        """Host side of the next call of ``frames``: whether it holds a tick, the controls."""
+        G = self.partition
+        off = self._pos % G
+        self._due = off + frames >= G
+        back, tail = self._written
+        if self._due:
+            self._slot.set(self._pos // G % self._seg.K)
+            if back != off + frames - G:  # the window ends this many samples before the call's
+                back = off + frames - G
+                self._window_at.set(np.arange(self._hist.size - 2 * G, self._hist.size) - back)
+        start = off if self._due else off + G  # after a tick the new tail starts at G
+        if tail != (start, frames):
+            tail = (start, frames)
+            self._tail_at.values[:frames] = np.arange(start, start + frames)
+            self._tail_at.commit()
+        self._written = (back, tail)
+        self._pos += frames
+
+    def process(self, x: torch.Tensor) -> torch.Tensor:
+        n = check_block(x, self.channels, self.max_block)
+        G, hist = self.partition, self._hist
+        hist.append(x)
+        if n == G or self._due:  # a full call always holds one tick
+            window = torch.index_select(hist.buf, 1, self._window_at.tensor, out=self._window)
+            self._tails[:, :G].copy_(self._tails[:, G:])
+            self._tails[:, G:].copy_(self._seg.tick(window, self._slot.tensor))
+        tail = torch.index_select(self._tails, 1, self._tail_at.tensor[:n], out=self._tail[:, :n])
+        out = self._out[:, :n]
+        self._head.run_add(hist.window(0, self._head.T - 1 + n), tail, out)
+        return out
+
+    def reset(self) -> None:
+        """Clear all signal state (input history, delay line, pending output); keep the IR."""
+        self._hist.reset()
+        self._seg.reset()
+        self._tails.zero_()
+        self._pos = 0
+
+
+def row_period(h: np.ndarray, channels: int) -> int:
+    """The fewest rows ``p`` (dividing ``channels``) of taps ``h`` ``(1 or channels, T)`` such
+    that channel ``c`` uses row ``c % p`` (a stereo IR spread over many channels: 2)."""
+    rows = h.shape[0]
+    for p in range(1, rows):
+        if rows % p == 0 and (h.reshape(rows // p, p, -1) == h[:p]).all():
+            return p
+    return rows
+
+
 def default_partition(max_block: int, device) -> int:
     """Head partition: the block size (one tick per block measured best: per-tick overhead
     outweighs the larger head), at least 32; on CPU at most 1024, where the head's Toeplitz
@@ -204,10 +309,12 @@ def default_partition(max_block: int, device) -> int:
     return min(G, 1024) if torch.device(device).type == "cpu" else G
 
 
-def make_convolver(taps, channels: int, max_block: int, device="cpu"):
+def make_convolver(taps, channels: int, max_block: int, device="cpu", capture: bool = False):
     """Pick the fastest exact kernel for these taps on this device.
 
     - ``DirectFIR`` for short taps (up to ``DIRECT_MAX_TAPS``: one GEMM per block);
+    - with ``capture`` (every block of ``max_block`` frames must run the same kernels, for a
+      CUDA graph) otherwise ``CaptureConvolver``, on any device;
     - on CUDA otherwise the uniform ``PartitionedConvolver`` (one tick per block, fixed shapes);
     - on CPU otherwise ``NonUniformConvolver`` where the cost model says it wins with a margin
       for its uneven ticks (mean + half its longest work unit below the uniform layout's
@@ -215,7 +322,8 @@ def make_convolver(taps, channels: int, max_block: int, device="cpu"):
       16k taps at 64 frames, 32k at 256 (measured: about where its mean wins by 1.5x and its
       p99 is no worse than 10 % above the uniform one's).
 
-    Returns an object with ``process(x)`` and ``reset()`` (see ``DirectFIR``).
+    Returns an object with ``before_block(frames)``, ``process(x)`` and ``reset()`` (see
+    ``DirectFIR``; ``before_block`` does something for ``CaptureConvolver`` only).
 
     >>> import numpy as np, torch
     >>> conv = make_convolver(np.r_[1.0, 0.5], channels=1, max_block=4)
@@ -227,9 +335,13 @@ def make_convolver(taps, channels: int, max_block: int, device="cpu"):
     device = torch.device(device)
     rows, T = h.shape
     gpu = device.type != "cpu"
-    if T <= DIRECT_MAX_TAPS[device.type == "cuda"]:
-        if DirectCore.subblock(rows, T, max_block, device) >= min(max_block, 16):
-            return DirectFIR(h, channels, max_block, device)
+    direct = T <= DIRECT_MAX_TAPS[device.type == "cuda"]
+    if direct and DirectCore.subblock(rows, T, max_block, device) >= min(max_block, 16):
+        return DirectFIR(h, channels, max_block, device, capture)
+    if capture:
+        if T <= max_block:  # no partition after the head
+            return DirectFIR(h, channels, max_block, device, capture)
+        return CaptureConvolver(h, channels, max_block, device)
     G = default_partition(max_block, device)
     if gpu:
         return PartitionedConvolver(h, channels, max_block, device, partition=G)

@@ -9,7 +9,11 @@ import math
 
 import torch
 
+from ..controls import LinearRamp
 from .envelope import F64, DecayingMax, Smoother, Views, coefficient
+
+#: Natural-log units per dB of amplitude: ``10 ** (db / 20) = exp(db * PER_DB)``.
+PER_DB = math.log(10) / 20
 
 
 def release_for_cascade(release_s: float, attack_s: float) -> float:
@@ -57,6 +61,11 @@ class AttackRelease:
         self._smooth.set_coefficient(coefficient(attack_s, samplerate))
         self._peak.set_decay(coefficient(release_for_cascade(release_s, attack_s), samplerate))
 
+    def fix_chunks(self, shortest_attack_s: float, samplerate: float) -> None:
+        """Process every block the same way (for a CUDA graph), for any attack time from
+        ``shortest_attack_s`` up."""
+        self._smooth.fix_chunks(coefficient(shortest_attack_s, samplerate))
+
     def reset(self) -> None:
         self._peak.reset()
         self._smooth.reset()
@@ -97,29 +106,28 @@ class LinkedLevel:
 
 class DbGain:
     """Multiply a block by ``10 ** ((makeup_db[n] - reduction_db[n]) / 20)``, the same for all
-    channels; ``makeup_db`` ramps linearly in dB across the block (no zipper noise).
+    channels. Without ``makeup`` it stays 0 dB; with it, the host moves it before each block
+    (``move_makeup``) and it ramps linearly in dB across the block (no zipper noise).
 
     Args:
-        channels, frames: the largest block; device: torch device.
+        channels, frames: the largest block; device: torch device; makeup: whether there is one.
     """
 
-    def __init__(self, channels: int, frames: int, device) -> None:
-        self._steps = torch.arange(1, frames + 1, dtype=F64, device=device)
-        self._ramp = torch.empty(frames, dtype=F64, device=device)
+    def __init__(self, channels: int, frames: int, device, makeup: bool = False) -> None:
+        self._makeup = LinearRamp(frames, device) if makeup else None  # in dB * PER_DB
         self._linear = torch.empty(frames, device=device)
         self.out = torch.empty(channels, frames, device=device)
-        self._views = Views(lambda n: (self._steps[:n], self._ramp[:n], self._linear[:n], self.out[:, :n]))
+        self._views = Views(lambda n: (self._linear[:n], self.out[:, :n]))
 
-    def process(self, x: torch.Tensor, reduction_db: torch.Tensor, makeup_start_db: float = 0.0,
-                makeup_end_db: float = 0.0) -> torch.Tensor:
-        """``x``: ``(channels, frames)``; ``reduction_db``: ``(frames,)`` float64; the makeup
-        goes from just after ``makeup_start_db`` to ``makeup_end_db``. Returns a view."""
+    def move_makeup(self, start_db: float, end_db: float, frames: int) -> None:
+        """Host side: the next block's makeup goes from just after ``start_db`` to ``end_db``."""
+        self._makeup.set(start_db * PER_DB, end_db * PER_DB, frames)
+
+    def process(self, x: torch.Tensor, reduction_db: torch.Tensor) -> torch.Tensor:
+        """``x``: ``(channels, frames)``; ``reduction_db``: ``(frames,)`` float64. Returns a view."""
         frames = x.shape[-1]
-        steps, ramp, linear, out = self._views(frames)
-        per_db = math.log(10) / 20
-        if makeup_start_db == makeup_end_db:
-            torch.mul(reduction_db, -per_db, out=linear).add_(makeup_end_db * per_db)
-        else:
-            torch.mul(steps, (makeup_end_db - makeup_start_db) / frames, out=ramp).add_(makeup_start_db)
-            torch.sub(ramp, reduction_db, out=linear).mul_(per_db)
+        linear, out = self._views(frames)
+        torch.mul(reduction_db, -PER_DB, out=linear)
+        if self._makeup is not None:
+            linear.add_(self._makeup.tensor[:frames])
         return torch.mul(x, linear.exp_(), out=out)

@@ -3,7 +3,9 @@
 Each kernel holds its state in a tensor and preallocated float64 buffers, so any block
 partition gives the same output (up to float64 rounding) and nothing is allocated per block.
 Signals are 1-D ``(frames,)`` float64 tensors (dynamics effects detect one linked level for
-all channels).
+all channels). ``process`` only launches kernels on fixed buffers, with coefficients held in
+device tensors (set by the host between blocks), so a CUDA graph can replay it; the linear
+scans cut long blocks into chunks, which ``fix_chunks`` makes the same for every block.
 
 - ``DecayingMax``: ``y[n] = max(x[n], a * y[n-1])`` (peak hold with exponential release).
 - ``Smoother``: ``y[n] = c * y[n-1] + (1 - c) * t[n]`` (one-pole, fixed coefficient).
@@ -57,11 +59,12 @@ class Views:
 
 
 class _Scan:
-    """Base of the scans: ``out`` buffer, ``(1,)`` ``state``, and chunked processing.
+    """Base of the linear scans: ``out`` buffer, ``(1,)`` ``state``, and chunked processing.
 
-    ``_chunk`` is the longest piece one scan may take; a longer block is cut into pieces.
-    Subclasses implement ``_scan(views, *inputs)`` on one piece, writing ``views[0]`` (the
-    output) and the state (``views[1]``: the output's last sample).
+    ``_chunk`` is the longest piece one scan may take (set from the smallest coefficient); a
+    longer block is cut into pieces. Subclasses implement ``_scan(views, *inputs)`` on one
+    piece, writing ``views[0]`` (the output) and the state (``views[1]``: the output's last
+    sample).
     """
 
     def __init__(self, frames: int, device) -> None:
@@ -70,8 +73,18 @@ class _Scan:
         self.out = torch.empty(frames, dtype=F64, device=device)
         self._piece = torch.empty(frames, dtype=F64, device=device)
         self._chunk = frames
+        self._fixed = 0  # the chunk length fix_chunks set (0: follows the coefficients)
         self._views = Views(lambda n: self._make_views(self.out, n))
         self._piece_views = Views(lambda n: self._make_views(self._piece, n))
+
+    def fix_chunks(self, smallest: float) -> None:
+        """Cut every block the same way from now on (a CUDA graph replays one cut): in chunks
+        short enough for any coefficient >= ``smallest``."""
+        self._fixed = self._chunk = scan_chunk(smallest, self.frames)
+
+    def _set_chunk(self, smallest: float) -> None:
+        """Chunks short enough for coefficients >= ``smallest`` (unless fixed)."""
+        self._chunk = self._fixed or scan_chunk(smallest, self.frames)
 
     def _make_views(self, out: torch.Tensor, n: int) -> tuple:
         return (out[:n], out[n - 1 : n])
@@ -97,52 +110,55 @@ def _powers(index: torch.Tensor, log_base: float, out: torch.Tensor) -> torch.Te
     return torch.mul(index, log_base, out=out).clamp_(-SCAN_RANGE, SCAN_RANGE).exp_()
 
 
-class DecayingMax(_Scan):
+class DecayingMax:
     """``y[n] = max(x[n], a * y[n-1])`` for ``x >= 0``: instant attack, exponential release.
 
-    Unrolled, ``y[n] = max_k a^(n-k) x[k]`` (with the carried state as ``k = -1``), so
+    Unrolled, ``y[n] = max_k a^(n-k) x[k]`` (with the carried term ``a * y[-1]`` as ``k = -1``).
+    In logs, with ``t[k] = k log a``,
 
-        y[n] = a^n * max(a * y[-1], cummax_k(x[k] * a^-k))
+        log y[n] = t[n] + max(log(a * y[-1]), cummax_k(log x[k] - t[k]))
 
-    with ``k`` counted from the start of each chunk (short enough that ``a^-k`` stays finite).
-    ``state`` holds ``a * y[-1]``, the carried term itself.
+    one scan for any block length and any ``a`` (where the products ``a^-k`` would overflow,
+    their logs cannot). The carried ``log(a * y[-1])`` sits in the slot before the block's
+    logs, so the running maximum takes it in. Rounding grows with ``|t|``: relative errors
+    of ~3e-13 for ``a = 0.3``, ~1e-10 for ``a = 0``, over 1024 frames.
 
     Args:
         frames: the longest block; device: torch device.
     """
 
     def __init__(self, frames: int, device) -> None:
-        super().__init__(frames, device)
-        self._index = torch.arange(frames, dtype=F64, device=device)
-        self._rise = torch.empty(frames, dtype=F64, device=device)  # a^-k
-        self._fall = torch.empty(frames, dtype=F64, device=device)  # a^k
-        self._scaled = torch.empty(frames, dtype=F64, device=device)
-        self._where = torch.empty(frames, dtype=torch.int64, device=device)
+        self._steps = torch.arange(frames + 1, dtype=F64, device=device)
+        self._table = torch.empty(frames + 1, dtype=F64, device=device)  # t[k] = k log a
+        self._logs = torch.empty(frames + 1, dtype=F64, device=device)  # [carried, log x[k] - t[k]]
+        self._maxima = torch.empty(frames + 1, dtype=F64, device=device)
+        self._where = torch.empty(frames + 1, dtype=torch.int64, device=device)
+        self.out = torch.empty(frames, dtype=F64, device=device)
+        self._carried = self._logs[:1]
+        self._views = Views(self._make_views)
         self.set_decay(0.0)
+        self.reset()
 
-    def _make_views(self, out: torch.Tensor, n: int) -> tuple:
-        return super()._make_views(out, n) + (self._rise[:n], self._fall[:n], self._scaled[:n], self._where[:n])
+    def _make_views(self, n: int) -> tuple:
+        table, logs, maxima = self._table, self._logs, self._maxima
+        return (table[:n], table[n : n + 1], logs[: n + 1], logs[1 : n + 1], maxima[: n + 1],
+                maxima[1 : n + 1], maxima[n : n + 1], self._where[: n + 1], self.out[:n])
 
     def set_decay(self, decay: float) -> None:
-        """Set ``a`` in [0, 1) (a Python float); the state is kept."""
+        """Set ``a`` in [0, 1) (a Python float); the state is kept. Host side, between blocks."""
         self.decay = decay
-        self._chunk = scan_chunk(decay, self.frames)
-        log_decay = math.log(max(decay, 1e-300))
-        _powers(self._index, log_decay, self._fall)
-        _powers(self._index, -log_decay, self._rise)
+        torch.mul(self._steps, math.log(max(decay, 1e-300)), out=self._table)
 
     def reset(self) -> None:
-        self.state.zero_()
+        self._carried.fill_(-math.inf)
 
     def process(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``(frames,)`` float64, >= 0. Returns a view of ``(frames,)`` in ``self.out``."""
-        return self._run(x.shape[0], x)
-
-    def _scan(self, views: tuple, x: torch.Tensor) -> None:
-        out, last, rise, fall, scaled, where = views
-        torch.cummax(torch.mul(x, rise, out=scaled), 0, out=(out, where))
-        torch.maximum(out, self.state, out=out).mul_(fall)
-        torch.mul(last, self.decay, out=self.state)
+        table, table_end, scan_in, logs, scan_out, maxima, last, where, out = self._views(x.shape[0])
+        torch.log(x, out=logs).sub_(table)
+        torch.cummax(scan_in, 0, out=(scan_out, where))
+        torch.add(last, table_end, out=self._carried)  # log(a * y[n-1]) = t[n] + max
+        return torch.add(maxima, table, out=out).exp_()
 
 
 class Smoother(_Scan):
@@ -169,7 +185,7 @@ class Smoother(_Scan):
     def set_coefficient(self, coef: float) -> None:
         """Set ``c`` in [0, 1) (a Python float); the state is kept."""
         self.coef = coef
-        self._chunk = scan_chunk(coef, self.frames)
+        self._set_chunk(coef)
         log_coef = math.log(max(coef, 1e-300))
         _powers(self._index, -log_coef, self._rise)
         _powers(self._index, log_coef, self._fall)
@@ -217,9 +233,10 @@ class OnePole(_Scan):
 
     def process(self, drive: torch.Tensor, coef: torch.Tensor, smallest: float) -> torch.Tensor:
         """``drive`` (``u``), ``coef`` (``c``): ``(frames,)`` float64; ``smallest``: a lower
-        bound of ``coef`` (a Python float, sets the chunk length). Returns a view in ``self.out``.
+        bound of ``coef`` (a Python float, sets the chunk length unless fixed). Returns a view
+        in ``self.out``.
         """
-        self._chunk = scan_chunk(smallest, self.frames)
+        self._set_chunk(smallest)
         return self._run(drive.shape[0], drive, coef)
 
     def _scan(self, views: tuple, drive: torch.Tensor, coef: torch.Tensor) -> None:

@@ -5,14 +5,22 @@ at once: every value read in a sub-block of ``S <= D`` samples was written befor
 a block is cut into sub-blocks no longer than the shortest delay, and each is a handful of
 batched torch ops over all lines (no per-sample Python loop).
 
-Delays in samples are Python floats set before each call (``set_delays``); they may move
-linearly across a call (a ramp), read with linear interpolation; at rest, whole-sample delays
+Delays in samples are Python floats set before each block (``set_delays``); they may move
+linearly across a block (a ramp), read with linear interpolation; at rest, whole-sample delays
 are read exactly.
+
+A block is ``before_block(frames)`` on the host (ring positions, delays, crossfades), then
+``run(x)``, kernels only. With ``capture``, ``run`` issues the same kernels with the same
+arguments on every block (a CUDA graph can replay it): ring positions reach them through
+``Control``s, and the work never depends on the settings (fixed sub-blocks, always the
+interpolating read, always the crossfade).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from ..controls import Control
 
 
 def hadamard(size: int) -> np.ndarray:
@@ -51,62 +59,100 @@ def as_float32(array: np.ndarray) -> torch.Tensor:
 class DelayLines:
     """``rows`` delay lines in one ring buffer ``(rows, length)``, written and read in blocks.
 
-    Time is an absolute sample index: ``write`` appends the samples of times ``head`` onwards;
-    a read at times ``t0 ... t0 + k - 1`` with delay ``d`` returns the samples of times
-    ``t - d``, which must already be written. Buffers are allocated here; reads and writes
-    allocate nothing on the device.
+    Time is an absolute sample index. ``before_block(frames)`` (host) opens a block at the
+    write head ``t0`` and moves the head past it; ``write(x, start)`` stores the block's samples
+    of times ``t0 + start`` onwards. A read at times ``t`` with delay ``d`` returns the samples of
+    times ``t - d``, which must already be written. Kernels find the block in the ring from
+    ``origin`` = ``t0 % length + length``: a Python int, or with ``capture`` a device tensor
+    ``(1,)`` the host writes (then reads and writes are index ops on it, the same every block).
+    Buffers are allocated here; reads and writes allocate nothing on the device.
 
     Args:
         rows: number of lines. max_delay: the longest delay in samples. max_block: the longest
-            write or read. device: torch device.
+            write or read. device: torch device. capture: keep the ring position on the device.
     """
 
-    def __init__(self, rows: int, max_delay: float, max_block: int, device) -> None:
+    def __init__(self, rows: int, max_delay: float, max_block: int, device, capture: bool = False) -> None:
         self.length = L = int(np.ceil(max_delay)) + max_block + 2
+        self.capture = capture
         f32 = dict(device=device, dtype=torch.float32)
         self.ring = torch.zeros(rows, L, **f32)
-        self.head = 0
-        self._offsets = torch.arange(max_block, device=device).expand(rows, max_block)  # j
+        self.head = self.t0 = 0
+        self._origin = Control(1, device, torch.int64)  # capture: t0 % length + length
+        self._steps = torch.arange(max_block, device=device)  # j
+        self._ring_index = torch.empty(max_block, dtype=torch.long, device=device)
+        self._offsets = self._steps.expand(rows, max_block)
         self._float_offsets = self._offsets.float()
         self._index = torch.empty(rows, max_block, dtype=torch.long, device=device)
-        self._indices = [self._index[:, :k] for k in range(max_block + 1)]
+        self._indices: dict[int, torch.Tensor] = {}  # views of _index by width, made on first use
         self._next = torch.empty_like(self._index)
         self._position = torch.empty(rows, max_block, **f32)
         self._frac = torch.empty(rows, max_block, **f32)
         self._other = torch.empty(rows, max_block, **f32)
 
-    def write(self, x: torch.Tensor) -> None:
-        """Append ``x`` ``(rows, k)`` at the write head."""
-        k, start = x.shape[-1], self.head % self.length
-        first = min(k, self.length - start)
-        self.ring[:, start : start + first].copy_(x[:, :first])
+    def before_block(self, frames: int) -> None:
+        """Host side: the next block writes ``frames`` samples from the head on."""
+        self.t0 = self.head
+        self.head += frames
+        if self.capture:
+            self._origin.set(self.t0 % self.length + self.length)
+
+    @property
+    def origin(self) -> int | torch.Tensor:
+        """``t0 % length + length``: the block's first sample in the ring (plus a lap)."""
+        return self._origin.tensor if self.capture else self.t0 % self.length + self.length
+
+    def write(self, x: torch.Tensor, start: int = 0) -> None:
+        """Store ``x`` ``(rows, k)`` as the samples of times ``t0 + start`` onwards."""
+        k = x.shape[-1]
+        if self.capture:
+            self.ring.index_copy_(1, self._index_from(self.origin, start, k), x)
+            return
+        begin = (self.t0 + start) % self.length
+        first = min(k, self.length - begin)
+        self.ring[:, begin : begin + first].copy_(x[:, :first])
         if first < k:
             self.ring[:, : k - first].copy_(x[:, first:])
-        self.head += k
 
-    def read_whole(self, t0: int, delay: int, out: torch.Tensor) -> torch.Tensor:
-        """Read one whole-sample ``delay`` on every row into ``out`` ``(rows, k)``; returns a
-        view of the ring instead when the stretch does not wrap around (no copy)."""
+    def _index_from(self, origin: int | torch.Tensor, start: int, k: int) -> torch.Tensor:
+        """Ring indices ``(k,)`` of the ``k`` samples from ``origin + start`` on."""
+        index = torch.add(self._steps[start : start + k], origin, out=self._ring_index[:k])
+        return index.remainder_(self.length)
+
+    def read_whole(self, delay: int, out: torch.Tensor) -> torch.Tensor:
+        """Read the block's times with one whole-sample ``delay`` on every row into ``out``
+        ``(rows, k)``; returns a view of the ring instead when the stretch does not wrap around
+        (no copy). Not with ``capture`` (see ``read_at``)."""
         k = out.shape[-1]
-        first = (t0 - delay) % self.length
+        first = (self.t0 - delay) % self.length
         if first + k <= self.length:
             return self.ring[:, first : first + k]
-        index = torch.add(self._offsets[:, :k], first, out=self._indices[k]).remainder_(self.length)
-        return torch.gather(self.ring, 1, index, out=out)
+        split = self.length - first
+        out[:, :split].copy_(self.ring[:, first:])
+        out[:, split:].copy_(self.ring[:, : k - split])
+        return out
+
+    def read_at(self, origin: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Read ``out.shape[-1]`` samples on every row into ``out`` ``(rows, k)``, from the ring
+        index ``origin`` (a device tensor ``(1,)``, ``>= 0``) on: the same kernels whatever it holds."""
+        return torch.index_select(self.ring, 1, self._index_from(origin, 0, out.shape[-1]), out=out)
 
     def read_fixed(self, t0: int, lags: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Read whole-sample delays: ``lags`` ``(rows, k)`` holds ``j - delay`` (long); ``out``
         ``(rows, k)`` receives sample ``t0 + j - delay`` of each row."""
-        index = torch.add(lags, t0 % self.length + self.length, out=self._indices[lags.shape[-1]])
-        index.remainder_(self.length)
+        k = lags.shape[-1]
+        index = self._indices.get(k)
+        if index is None:  # slicing costs ~1 us: each width once
+            index = self._indices[k] = self._index[:, :k]
+        torch.add(lags, t0 % self.length + self.length, out=index).remainder_(self.length)
         return torch.gather(self.ring, 1, index, out=out)
 
-    def read_moving(self, t0: int, delays: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """Read fractional delays ``delays`` ``(rows, k)`` (samples, one per output sample) by
-        linear interpolation into ``out`` ``(rows, k)``."""
+    def read_moving(self, delays: torch.Tensor, out: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Read fractional delays ``delays`` ``(rows, k)`` (samples, one per output sample, for
+        the block's times from ``t0 + start`` on) by linear interpolation into ``out`` ``(rows, k)``."""
         k = delays.shape[-1]
-        position = torch.sub(self._float_offsets[:, :k], delays, out=self._position[:, :k])
-        position.add_(t0 % self.length + self.length)
+        position = torch.sub(self._float_offsets[:, start : start + k], delays, out=self._position[:, :k])
+        position.add_(self.origin)
         frac = torch.frac(position, out=self._frac[:, :k])
         index = self._index[:, :k]
         index.copy_(position.sub_(frac))
@@ -118,7 +164,7 @@ class DelayLines:
 
     def reset(self) -> None:
         self.ring.zero_()
-        self.head = 0
+        self.head = self.t0 = 0
 
 
 class OnePoleBank:
@@ -218,56 +264,51 @@ class FeedbackDelayNetwork:
     Args:
         feedback: ``(lines, lines)`` feedback matrix Q (orthogonal: lossless before the gains).
         inputs: ``(lines, channels)`` input matrix B.
-        max_delay: the longest line delay in samples. max_block: the longest ``process``
-            call. device: torch device.
+        max_delay: the longest line delay in samples. max_block: the longest block.
+        device: torch device.
+        min_delay: the shortest line delay ``set_delays`` will get, in samples; with
+            ``capture`` every block runs in sub-blocks of that many frames.
+        capture: ``run`` issues the same kernels on every block (see the module docstring).
 
-    ``set_delays``, ``set_filters`` and ``set_output`` take effect at the next ``process``;
-    call each once before the first.
-    Single-threaded use; ``process`` allocates nothing on the device.
+    ``set_delays``, ``set_filters`` and ``set_output`` take effect at the next block; call each
+    once before the first. Per block: ``before_block(frames)`` on the host, then ``run(x)``.
+    Single-threaded use; ``run`` allocates nothing on the device.
     """
 
     def __init__(self, feedback: np.ndarray, inputs: np.ndarray, max_delay: float,
-                 max_block: int, device) -> None:
+                 max_block: int, device, min_delay: float = 1.0, capture: bool = False) -> None:
         lines, channels = inputs.shape
         self.lines = lines
+        self.capture = capture
         self.device = torch.device(device)
         f32 = dict(device=self.device, dtype=torch.float32)
         self._feedback = torch.tensor(feedback, **f32)
         self._inputs = torch.tensor(inputs, **f32)
         self._outputs = torch.zeros(channels, lines, **f32)
-        self._delay_lines = DelayLines(lines, max_delay, max_block, self.device)
+        self._delay_lines = DelayLines(lines, max_delay, max_block, self.device, capture)
         # A block runs in sub-blocks no longer than the shortest delay (<= max_delay)
         self._damping = OnePoleBank(lines, min(max_block, int(np.ceil(max_delay))), self.device)
+        self._capture_step = max(1, min(max_block, int(min_delay)))
         self._written = torch.empty(lines, max_block, **f32)
         self._out = torch.empty(channels, max_block, **f32)
         # views by block length k (built once: slicing costs ~1 us a view)
         self._writes = [self._written[:, :k] for k in range(max_block + 1)]
         self._outs = [self._out[:, :k] for k in range(max_block + 1)]
         self._steps = torch.arange(1, max_block + 1, **f32)
-        self._delay_start = torch.zeros(lines, 1, **f32)
-        self._delay_slope = torch.zeros(lines, 1, **f32)
+        self._ramp = Control((2, lines, 1), self.device)  # [delays at the block's start, change across it]
         self._delays = torch.empty(lines, max_block, **f32)
         self._lags = torch.empty(lines, max_block, dtype=torch.long, device=self.device)
         self._lags_of = [self._lags[:, :k] for k in range(max_block + 1)]
-        self._fixed = self._previous = None  # set_delays before the first process
+        self._fixed = None
+        self._target = self._reached = None  # set_delays before the first block
+        self._span = (None, None)  # the (start, end) delays the reads are set up for
 
-    # -- settings (before a call) --------------------------------------------------------
+    # -- settings (before a block) -------------------------------------------------------
     def set_delays(self, delays: list[float]) -> None:
-        """Line delays in samples (>= 1) at the end of the next call; they move linearly from
-        the previous call's (none before the first call after construction or ``reset``)."""
-        start, end = self._previous or delays, list(delays)
-        self._previous = end
-        self._shortest = int(min(min(start), min(end)))
-        self._moving = start != end or any(d != int(d) for d in end)
-        if self._moving:
-            first = np.array(start, dtype=np.float64)
-            self._delay_start.copy_(as_float32(first[:, None]))
-            self._delay_slope.copy_(as_float32(np.array(end)[:, None] - first[:, None]))
-            self._fixed = None
-        elif self._fixed != end:
-            self._lags.copy_(torch.from_numpy(-np.array(end, dtype=np.int64)[:, None]))
-            self._lags.add_(self._delay_lines._offsets)
-            self._fixed = end
+        """Line delays in samples (>= ``min_delay``) at the end of the next block; they move
+        linearly from where the last block left them (none before the first block after
+        construction or ``reset``)."""
+        self._target = list(delays)
 
     def set_filters(self, scale: np.ndarray, pole: np.ndarray) -> None:
         """Per-line one-pole ``y[t] = scale r[t] + pole y[t-1]`` (``0 <= pole < 1``)."""
@@ -278,54 +319,83 @@ class FeedbackDelayNetwork:
         self._outputs.copy_(as_float32(outputs))
 
     # -- audio ---------------------------------------------------------------------------
-    def process(self, x: torch.Tensor) -> torch.Tensor:
+    def before_block(self, frames: int) -> None:
+        """Host side of the next block of ``frames``: the ring position, the delays and the
+        sub-block length ``run`` uses."""
+        self._delay_lines.before_block(frames)
+        start, end = self._reached or self._target, self._target
+        self._reached = end
+        if (start, end) != self._span:  # the delays moved or were set: new reads
+            self._set_reads(start, end)
+        self._step = self._capture_step if self.capture else max(1, min(frames, self._shortest))
+
+    def _set_reads(self, start: list[float], end: list[float]) -> None:
+        """Set up the reads of a block whose delays move from ``start`` to ``end``."""
+        self._span = (start, end)
+        self._shortest = int(min(min(start), min(end)))
+        self._moving = self.capture or start != end or any(d != int(d) for d in end)
+        if self._moving:
+            first = np.array(start, dtype=np.float64)
+            self._ramp.values[0, :, 0] = first
+            self._ramp.values[1, :, 0] = np.array(end) - first
+            self._ramp.commit()
+        elif self._fixed != end:
+            self._lags.copy_(torch.from_numpy(-np.array(end, dtype=np.int64)[:, None]))
+            self._lags.add_(self._delay_lines._offsets)
+            self._fixed = end
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``(channels, n)`` into the lines; returns the output ``(channels, n)``, a view
         into an internal buffer valid until the next call."""
-        n = x.shape[-1]
-        step = max(1, min(n, self._shortest))
+        n, step = x.shape[-1], self._step
         if step >= n:
             self._sub_block(x, 0, n, self._outs[n])
         else:
             for start in range(0, n, step):
                 k = min(step, n - start)
                 self._sub_block(x[:, start : start + k], start, n, self._out[:, start : start + k])
-        if self._moving:  # the delays stay where this call left them
-            self.set_delays(self._previous)
         return self._outs[n]
 
     def _sub_block(self, x: torch.Tensor, start: int, n: int, out: torch.Tensor) -> torch.Tensor:
         k = x.shape[-1]
-        lines, t0 = self._delay_lines, self._delay_lines.head
+        lines = self._delay_lines
         read = self._damping.input(k)
         if not self._moving:
-            lines.read_fixed(t0, self._lags_of[k], read)
-        else:  # delay at sample j of the call: start + (end - start) (j + 1) / n
-            delays = torch.addcmul(self._delay_start, self._delay_slope, self._steps[start : start + k],
-                                   value=1.0 / n, out=self._delays[:, :k])
-            lines.read_moving(t0, delays, read)
+            lines.read_fixed(lines.t0 + start, self._lags_of[k], read)
+        else:  # delay at sample j of the block: start + (end - start) (j + 1) / n
+            ramp = self._ramp.tensor
+            delays = torch.addcmul(ramp[0], ramp[1], self._steps[start : start + k], value=1.0 / n,
+                                   out=self._delays[:, :k])
+            lines.read_moving(delays, read, start)
         damped = self._damping.run(k)
         written = torch.mm(self._inputs, x, out=self._writes[k])
-        lines.write(written.addmm_(self._feedback, damped))
+        lines.write(written.addmm_(self._feedback, damped), start)
         return torch.mm(self._outputs, damped, out=out)
 
     def reset(self) -> None:
         """Silence the lines and the filters' memories; keep delays and coefficients."""
         self._delay_lines.reset()
         self._damping.reset()
-        self._previous = None
+        self._reached = None
 
 
 class PreDelay:
     """A whole-sample delay on every channel; a change crossfades from the old delay to the new
     one (no pitch glide, no click).
 
+    Per block: ``before_block(frames)`` on the host, then ``run(x)``; ``process(x)`` does both.
+
     Args:
         channels: rows of the blocks. max_delay: the longest delay in samples. max_block:
             the longest block. fade: crossfade length in samples. device: torch device.
+        capture: ``run`` issues the same kernels on every block (it always reads both delays
+            and crossfades; the weights are 1 when no crossfade runs).
     """
 
-    def __init__(self, channels: int, max_delay: int, max_block: int, fade: int, device) -> None:
-        self._lines = DelayLines(channels, max_delay, max_block, device)
+    def __init__(self, channels: int, max_delay: int, max_block: int, fade: int, device,
+                 capture: bool = False) -> None:
+        self.capture = capture
+        self._lines = DelayLines(channels, max_delay, max_block, device, capture)
         f32 = dict(device=device, dtype=torch.float32)
         self._old = torch.empty(channels, max_block, **f32)
         self._new = torch.empty(channels, max_block, **f32)
@@ -334,6 +404,10 @@ class PreDelay:
         self._fade = max(1, int(fade))
         self._delay = self._target = None
         self._faded = 0  # frames of the crossfade done; equal to _fade when none is running
+        self._done = 0  # the same, before the current block
+        # capture: where the new and the old delay's reads start in the ring; _done
+        self._reads = Control(2, device, torch.int64)
+        self._done_control = Control(1, device)
 
     def set_delay(self, delay: int) -> None:
         """The delay in samples (>= 0). Taken at once before the first block (and after
@@ -342,21 +416,49 @@ class PreDelay:
         if self._delay is None:
             self._delay, self._faded = self._target, self._fade
 
-    def process(self, x: torch.Tensor) -> torch.Tensor:
+    def before_block(self, frames: int) -> None:
+        """Host side of the next block of ``frames``: start a crossfade to a new delay."""
+        self._lines.before_block(frames)
+        if self._faded == self._fade and self._target != self._delay:
+            self._old_delay, self._delay, self._faded = self._delay, self._target, 0
+        self._done = self._faded
+        self._faded = min(self._fade, self._faded + frames)
+        if self.capture:
+            t0, length = self._lines.t0, self._lines.length
+            old = self._delay if self._done == self._fade else self._old_delay
+            self._reads.set([(t0 - self._delay) % length, (t0 - old) % length])
+            if self._done_control.values[0] != self._done:
+                self._done_control.set(self._done)
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``(channels, n)`` delayed; a view into a buffer (valid until the next call)."""
         n = x.shape[-1]
         self._lines.write(x)
-        t0 = self._lines.head - n
-        if self._faded == self._fade and self._target != self._delay:
-            self._old_delay, self._delay, self._faded = self._delay, self._target, 0
-        new = self._lines.read_whole(t0, self._delay, self._new[:, :n])
-        if self._faded == self._fade:
+        if self.capture:
+            reads = self._reads.tensor
+            new = self._lines.read_at(reads[:1], self._new[:, :n])
+            old = self._lines.read_at(reads[1:], self._old[:, :n])
+            return self._crossfade(old, new, self._done_control.tensor)
+        new = self._lines.read_whole(self._delay, self._new[:, :n])
+        if self._done == self._fade:
             return new
-        old = self._lines.read_whole(t0, self._old_delay, self._old[:, :n])
-        weights = torch.add(self._steps[:n], self._faded, out=self._weights[:n])
+        old = self._lines.read_whole(self._old_delay, self._old[:, :n])
+        return self._crossfade(old, new, self._done)
+
+    def _crossfade(self, old: torch.Tensor, new: torch.Tensor, done: int | torch.Tensor) -> torch.Tensor:
+        """From ``old`` to ``new`` ``(channels, n)``, ``done`` frames into the crossfade."""
+        n = new.shape[-1]
+        weights = torch.add(self._steps[:n], done, out=self._weights[:n])
         weights.mul_(1.0 / self._fade).clamp_(max=1.0)
-        self._faded = min(self._fade, self._faded + n)
         return torch.lerp(old, new, weights, out=self._old[:, :n])
+
+    def process(self, x: torch.Tensor) -> torch.Tensor:
+        """``before_block`` and ``run`` for the block ``x`` ``(channels, n)``. Not with
+        ``capture``: a graph replays ``run`` alone, so the host must call ``before_block``."""
+        if self.capture:
+            raise RuntimeError("PreDelay with capture: call before_block(frames) on the host (in _control), run(x) in _process")
+        self.before_block(x.shape[-1])
+        return self.run(x)
 
     def reset(self) -> None:
         self._lines.reset()

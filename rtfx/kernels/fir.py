@@ -111,6 +111,40 @@ class InputHistory:
         self.end = self.keep
 
 
+class ShiftedHistory:
+    """``InputHistory`` with every sample at a fixed place, for a CUDA graph (capture mode).
+
+    The newest sample is always ``buf[:, -1]``: ``append`` moves the last ``keep`` samples and
+    the block, joined in a scratch buffer, to the end of ``buf`` (two fixed copies of
+    ``keep + n`` samples), so every block of ``n`` frames runs the same kernels on the same
+    memory and ``window(back, length)`` is the same view on every call.
+    """
+
+    def __init__(self, channels: int, keep: int, max_block: int, device) -> None:
+        self.keep = keep
+        self.size = keep + max_block
+        self.buf = torch.zeros(channels, self.size, device=device)
+        self._joined = torch.zeros(channels * self.size, device=device)
+
+    def append(self, x: torch.Tensor) -> None:
+        channels, n = x.shape
+        joined = self._joined[:channels * (self.keep + n)].view(channels, self.keep + n)
+        torch.cat((self.buf[:, self.size - self.keep:], x), 1, out=joined)
+        self.buf[:, self.size - self.keep - n:].copy_(joined)
+
+    def window(self, back: int, length: int) -> torch.Tensor:
+        """``length`` samples ending ``back`` samples before the newest one's successor."""
+        return self.buf[:, self.size - back - length:self.size - back]
+
+    def reset(self) -> None:
+        self.buf.zero_()
+
+
+def input_history(channels: int, keep: int, max_block: int, device, capture: bool = False):
+    """An ``InputHistory``, or with ``capture`` a ``ShiftedHistory`` (same interface)."""
+    return (ShiftedHistory if capture else InputHistory)(channels, keep, max_block, device)
+
+
 class DirectCore:
     """``y = sum_k h[k] x[t-k]`` over a window that carries ``T-1`` samples of history.
 
@@ -205,6 +239,8 @@ class DirectFIR:
         channels: number of channels of the blocks.
         max_block: the most frames one ``process`` call receives.
         device: torch device of the blocks and of all buffers.
+        capture: keep the history at fixed places (``ShiftedHistory``), so that every block of
+            one length runs the same kernels (a CUDA graph can replay it).
 
     Shape: ``process`` takes ``(channels, n)`` float32, ``1 <= n <= max_block``, and returns
     ``(channels, n)`` float32: a view into an internal buffer, valid until the next call.
@@ -214,13 +250,13 @@ class DirectFIR:
     where torch has no ``out=`` (the conv1d path for thousands of taps); call it from one thread.
     """
 
-    def __init__(self, taps, channels: int, max_block: int, device="cpu") -> None:
+    def __init__(self, taps, channels: int, max_block: int, device="cpu", capture: bool = False) -> None:
         h = as_taps(taps, channels)
         self.channels = int(channels)
         self.max_block = check_max_block(max_block)
         self.num_taps = h.shape[1]
         self.device = torch.device(device)
-        self._hist = InputHistory(self.channels, self.num_taps - 1, self.max_block, self.device)
+        self._hist = input_history(self.channels, self.num_taps - 1, self.max_block, self.device, capture)
         self._core = DirectCore(h, self.channels, self.max_block, self.device)
         self._out = torch.zeros(self.channels, self.max_block, device=self.device)
         self._outs = [self._out[:, :n] for n in range(self.max_block + 1)]
@@ -229,6 +265,9 @@ class DirectFIR:
     def latency(self) -> int:
         """Added latency in samples: always 0."""
         return 0
+
+    def before_block(self, frames: int) -> None:
+        """Host side of the next block: nothing here (convolvers share this interface)."""
 
     def process(self, x: torch.Tensor) -> torch.Tensor:
         n = check_block(x, self.channels, self.max_block)

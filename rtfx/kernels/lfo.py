@@ -1,7 +1,9 @@
 """A low-frequency oscillator whose phase is a function of absolute sample time.
 
-The phase (in cycles) is kept as a Python float64 and advanced by ``rate / samplerate`` per
-sample, so any block partition gives the same values. Each channel is offset by
+The phase (in cycles) is kept on the host as a Python float64 and advanced by
+``rate / samplerate`` per sample, so any block partition gives the same values. The host
+writes each row's starting phase and the phase step into ``Control``s (``set``); the kernels
+(``render``) read them there, so a CUDA graph replays them with the values of every block. Each channel is offset by
 ``stereo_cycles`` and each voice by ``1 / voices`` of a cycle. Values are unipolar, in [0, 1],
 and both shapes start at 0 (phase 0) and peak at phase 1/2::
 
@@ -15,6 +17,8 @@ import math
 import numpy as np
 import torch
 
+from ..controls import Control
+
 SHAPES = ("sine", "triangle")
 
 
@@ -26,12 +30,15 @@ def lfo_values(shape: str, phase: np.ndarray) -> np.ndarray:
 
 
 class Lfo:
-    """Renders ``(channels, voices, frames)`` LFO values for consecutive blocks.
+    """Renders ``(channels, voices, points)`` LFO values for consecutive blocks.
+
+    Per block: ``set`` (host: where the phase starts, how fast it moves), ``render``
+    (kernels), ``advance`` (host). ``values`` does ``set`` and ``render`` at once.
 
     Args:
         shape: one of ``SHAPES``.
         channels, voices: the offsets' grid.
-        max_frames: the longest block ``render`` gets.
+        max_frames: the most points ``render`` gets.
         dtype: values' dtype (float64 where they set fractional delays).
     """
 
@@ -42,13 +49,14 @@ class Lfo:
         self.shape = shape
         kw = dict(device=torch.device(device), dtype=dtype)
         self._steps = torch.arange(max_frames, **kw)
-        self._voice = (torch.arange(voices, **kw) / voices).view(1, voices, 1)
-        self._channel = torch.arange(channels, **kw).view(channels, 1, 1)
+        self._voice = np.arange(voices).reshape(1, voices, 1) / voices
+        self._channel = np.arange(channels, dtype=np.float64).reshape(channels, 1, 1)
         # sine works on pi * phase, triangle on phase (one multiplication less per block)
         self._scale = math.pi if shape == "sine" else 1.0
-        self._offsets = torch.empty(channels, voices, 1, **kw)  # scaled, for ``_stereo``
+        self._offsets = np.empty((channels, voices, 1))  # scaled, for ``_stereo``
         self._stereo = None
-        self._started = torch.empty(channels, voices, 1, **kw)
+        self._start = Control((channels, voices, 1), device, dtype)  # scaled phase of each row's first point
+        self._step = Control(1, device, dtype)  # scaled phase step from one point to the next
         self._values = torch.empty(channels * voices * max_frames, **kw)
         self._views: dict[int, tuple] = {}  # (values, steps) by point count, made on first use
         self.phase = 0.0
@@ -56,28 +64,40 @@ class Lfo:
     def reset(self) -> None:
         self.phase = 0.0
 
-    def values(self, points: int, cycles_per_sample: float, stereo_cycles: float,
-               first: int = 0, stride: int = 1) -> torch.Tensor:
-        """Values at samples ``first + j * stride`` (``j < points``) from the current phase.
+    def set(self, cycles_per_sample: float, stereo_cycles: float, first: int = 0, stride: int = 1) -> None:
+        """The next ``render`` gives the values at samples ``first + j * stride`` from the
+        current phase, each channel ``stereo_cycles`` after the one before. Host side."""
+        if stereo_cycles != self._stereo:
+            np.add(self._voice, self._channel * stereo_cycles, out=self._offsets)
+            self._offsets *= self._scale
+            self._stereo = stereo_cycles
+        start = self.phase + cycles_per_sample * first + (0.5 if self.shape == "triangle" else 0.0)
+        np.add(self._offsets, start * self._scale, out=self._start.values, casting="same_kind")
+        self._start.commit()
+        step = cycles_per_sample * stride * self._scale
+        if step != self._step.values[0]:
+            self._step.set(step)
 
-        Returns a ``(channels, voices, points)`` view into an internal buffer; the phase does
-        not move (call ``advance``).
-        """
+    def render(self, points: int) -> torch.Tensor:
+        """The values ``set`` asked for, ``(channels, voices, points)``: a view into an internal
+        buffer. Kernels only."""
         views = self._views.get(points)
         if views is None:
-            channels, voices = self._channel.shape[0], self._voice.shape[1]
+            channels, voices = self._offsets.shape[:2]
             values = self._values[: channels * voices * points].view(channels, voices, points)
             views = self._views[points] = (values, self._steps[:points])
         values, steps = views
-        if stereo_cycles != self._stereo:
-            torch.add(self._voice, self._channel, alpha=stereo_cycles, out=self._offsets).mul_(self._scale)
-            self._stereo = stereo_cycles
-        start = self.phase + cycles_per_sample * first + (0.5 if self.shape == "triangle" else 0.0)
-        started = torch.add(self._offsets, start * self._scale, out=self._started)
-        torch.add(started, steps, alpha=cycles_per_sample * stride * self._scale, out=values)
+        torch.addcmul(self._start.tensor, steps, self._step.tensor, out=values)
         if self.shape == "sine":
             return values.sin_().square_()
         return values.remainder_(1.0).mul_(2.0).sub_(1.0).abs_()
+
+    def values(self, points: int, cycles_per_sample: float, stereo_cycles: float,
+               first: int = 0, stride: int = 1) -> torch.Tensor:
+        """``set`` then ``render``: values at samples ``first + j * stride`` (``j < points``);
+        the phase does not move (call ``advance``)."""
+        self.set(cycles_per_sample, stereo_cycles, first, stride)
+        return self.render(points)
 
     def advance(self, frames: int, cycles_per_sample: float) -> None:
         """Move the phase ``frames`` samples on."""

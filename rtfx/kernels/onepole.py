@@ -5,7 +5,8 @@ For a block of ``L`` samples and the previous output ``s``::
     y = x @ U + s * p        U[j, i] = (1 - a) a^(i - j) for i >= j, else 0;   p[i] = a^(i + 1)
 
 ``U`` is Toeplitz, so its leading ``L x L`` corner serves every shorter block; it is rebuilt
-(only as far as the longest block asks) when ``a`` changes.
+(only as far as the longest block asks) when ``a`` changes, by ``process`` or, ahead of the
+kernels (capture mode: ``process`` then never rebuilds), by ``build``.
 """
 from __future__ import annotations
 
@@ -44,14 +45,18 @@ class OnePoleLowpass:
     def reset(self) -> None:
         self._state.zero_()
 
-    def process(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """Filter ``x`` ``(channels, L)`` into ``out`` ``(channels, L)``; returns ``out``."""
-        frames = x.shape[-1]
+    def build(self, frames: int) -> None:
+        """Make the matrix ready for blocks of up to ``frames`` samples (no-op if it is)."""
         if frames > self._built:
             corner = self._matrix[:frames, :frames]
             torch.pow(self.pole, self._lag[:frames, :frames], out=corner).mul_(1 - self.pole)
             torch.pow(self.pole, self._steps[:frames], out=self._powers[:frames])
             self._built = frames
+
+    def process(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Filter ``x`` ``(channels, L)`` into ``out`` ``(channels, L)``; returns ``out``."""
+        frames = x.shape[-1]
+        self.build(frames)
         torch.mul(self._state, self._powers[:frames], out=out)
         out.addmm_(x, self._matrix[:frames, :frames])
         self._state.copy_(out[:, frames - 1 :])

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.signal
 import torch
 
-from .fir import InputHistory
+from .fir import input_history
 
 FACTORS = (1, 2, 4, 8)
 PASS_EDGE = 0.42  # pass-band edge, fraction of the base rate
@@ -125,6 +125,8 @@ class Oversampler:
         channels: number of channels.
         max_block: the most base-rate frames one call gets.
         device: torch device.
+        capture: keep the filter histories at fixed places (``fir.ShiftedHistory``), so that
+            every block of one length runs the same kernels (a CUDA graph can replay it).
 
     ``up(x)`` takes ``(C, n)`` and returns ``(C, n*L)``; ``down(v)`` takes ``(C, n*L)`` and
     returns ``(C, n)``; both return views into internal buffers, valid until the next call of
@@ -133,7 +135,7 @@ class Oversampler:
     cached per block length on first use); call from one thread.
     """
 
-    def __init__(self, factor: int, channels: int, max_block: int, device="cpu") -> None:
+    def __init__(self, factor: int, channels: int, max_block: int, device="cpu", capture: bool = False) -> None:
         L = self.factor = check_factor(factor)
         if L == 1:
             raise ValueError("Oversampler: factor 1 needs no oversampler")
@@ -146,8 +148,8 @@ class Oversampler:
         down = _toeplitz(h, K * L + L * cols - rows)
         self._up = _BlockGemm(up, 1, L, S, channels, max_block, device)
         self._down = _BlockGemm(down, L, 1, S, channels, max_block, device)
-        self._x_hist = InputHistory(channels, K, max_block, device)
-        self._v_hist = InputHistory(channels, K * L, max_block * L, device)
+        self._x_hist = input_history(channels, K, max_block, device, capture)
+        self._v_hist = input_history(channels, K * L, max_block * L, device, capture)
         # Outputs as contiguous views of flat buffers (a strided ``out=`` costs a GEMM a copy).
         v, y = torch.zeros(channels * max_block * L, device=device), torch.zeros(channels * max_block, device=device)
         self._v = [v[: channels * n * L].view(channels, n * L) for n in range(max_block + 1)]

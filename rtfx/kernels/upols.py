@@ -16,6 +16,10 @@ of partitions is one or two slices (two when the ring wraps). The multiply-add i
 for short ranges. A segment computed whole every tick keeps ``Hr`` doubled, so that the whole
 ring meets one slice ``Hr2[a : a+K]`` whatever the ring position: fixed shapes.
 
+``RingSegment`` is the whole-segment case for a CUDA graph: the ring's write slot and the
+rotation of the partitions against it come from a device tensor; its transforms are always
+``torch.fft`` (see its docstring).
+
 Transforms. ``torch.fft`` on CUDA. On CPU, where every op costs microseconds of overhead and
 torch's MKL FFT builds a plan per call: a whole segment with ``2Q <= 256`` does both transforms
 as one GEMM each with precomputed DFT matrices (``dft_matrices``); FFTs of ``2Q >= 4096`` go
@@ -33,6 +37,18 @@ from .nonuniform import Seg
 _DFT_MAX = 256  # CPU: transforms of a whole segment up to this size as GEMMs
 _SCIPY_FFT_MIN = 4096  # CPU FFT sizes from which scipy.fft beats torch.fft (in a block)
 _TMP_ELEMS = {"cpu": 1 << 17, "cuda": 1 << 22}  # complex elements of multiply-add scratch
+
+
+def partition_spectra(h: np.ndarray, start: int, Q: int, K: int) -> np.ndarray:
+    """``H_j = rfft(taps [start + jQ, start + (j+1)Q), 2Q)`` for ``j < K``: complex
+    ``(K, rows, Q + 1)`` from float64 taps ``h`` ``(rows, T)`` (zeros past the IR's end)."""
+    rows = h.shape[0]
+    full = np.zeros((rows, K * Q))
+    taps = h[:, start:start + K * Q]
+    full[:, :taps.shape[1]] = taps
+    padded = np.zeros((rows, K, 2 * Q))
+    padded[:, :, :Q] = full.reshape(rows, K, Q)
+    return np.fft.rfft(padded, axis=-1).transpose(1, 0, 2)
 
 
 class Segment:
@@ -58,12 +74,7 @@ class Segment:
         self.C = C = channels
         Fb = Q + 1
         self.S = K + self.lag + (0 if self.whole else 1)
-        full = np.zeros((rows, K * Q))
-        taps = h[:, seg.start:seg.start + K * Q]
-        full[:, :taps.shape[1]] = taps
-        padded = np.zeros((rows, K, 2 * Q))
-        padded[:, :, :Q] = full.reshape(rows, K, Q)
-        spec = np.fft.rfft(padded, axis=-1).transpose(1, 0, 2)[::-1]  # (K, rows, F), reversed
+        spec = partition_spectra(h, seg.start, Q, K)[::-1]  # (K, rows, F), reversed
         if self.whole:
             spec = np.concatenate([spec, spec], axis=0)
         cplx = torch.complex64
@@ -217,3 +228,65 @@ def dft_matrices(Q: int) -> tuple[np.ndarray, np.ndarray]:
     wi = np.empty((2 * F, Q))
     wi[0::2], wi[1::2] = c[:, None] * np.cos(ang) / N, -c[:, None] * np.sin(ang) / N
     return wf, wi
+
+
+class RingSegment:
+    """``K`` partitions of ``Q`` taps from tap ``start``, all computed at every tick, with the
+    same kernels and arguments at every tick (a CUDA graph can replay it).
+
+    The delay line ``X`` holds the spectrum of input block ``b`` at slot ``b % K``; the slot
+    comes from a device tensor. The tick that completes block ``b`` computes
+    ``Y = sum_s X[s] H[(b - s) % K]``: the partitions' spectra ``H`` ``(F, rows, K)`` are
+    gathered into ring order (one copy of ``H``: small for a mono IR), then one batched matrix
+    product over the bins and IR rows reads the whole ring once. Channel ``c = g * rows + r``
+    (group ``g``) uses IR row ``r``; ``X`` is laid out ``(F, rows, groups, K)``, partitions
+    last, which that product reads without a copy: ``(F rows, groups, K) @ (F rows, K, 1)``.
+
+    Args:
+        h: float64 taps ``(rows, T)``, ``rows`` dividing ``channels``.
+        start, Q, K: where the partitions lie in the IR.
+        channels: signal channels ``C``.
+        device: torch device.
+    """
+
+    def __init__(self, h: np.ndarray, start: int, Q: int, K: int, channels: int, device) -> None:
+        rows, C, F = h.shape[0], channels, Q + 1
+        if C % rows:
+            raise ValueError(f"{rows} IR rows do not divide {C} channels")
+        groups = C // rows
+        self.Q, self.K = Q, K
+        cplx = dict(dtype=torch.complex64, device=device)
+        spec = partition_spectra(h, start, Q, K).transpose(2, 1, 0)  # (F, rows, K)
+        self.H = torch.tensor(np.ascontiguousarray(spec), **cplx)
+        self.H_ring = torch.empty_like(self.H)
+        self.X = torch.zeros(F, rows, groups, K, **cplx)
+        self._spectrum = torch.zeros(C, F, **cplx)
+        self._entry = self._spectrum.view(groups, rows, F).permute(2, 1, 0).unsqueeze(3)  # X's layout
+        self._acc = torch.zeros(F, rows, groups, **cplx)
+        self._y = torch.zeros(C, 2 * Q, device=device)
+        self._lags = torch.arange(K, 0, -1, device=device)  # K - s: (slot + K - s) % K = b - s
+        self._index = torch.empty(K, dtype=torch.long, device=device)
+        self._product = (self.X.view(F * rows, groups, K), self.H_ring.view(F * rows, K, 1),
+                         self._acc.view(F * rows, groups, 1))
+        self._spectra = self._acc.permute(2, 1, 0)  # (groups, rows, F): channel-major for irfft
+        self._samples = self._y.view(groups, rows, 2 * Q)
+
+    def reset(self) -> None:
+        self.X.zero_()
+
+    def tick(self, window: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
+        """Enter block ``b`` and return its result's ``Q`` output samples ``(C, Q)`` (a view,
+        overwritten at the next tick).
+
+        Args:
+            window: ``(C, 2Q)`` input ``[(b-1)Q, (b+1)Q)``.
+            slot: ``(1,)`` int64 device tensor, ``b % K``.
+        """
+        torch.fft.rfft(window, out=self._spectrum)
+        self.X.index_copy_(3, slot, self._entry)
+        index = torch.add(self._lags, slot, out=self._index).remainder_(self.K)
+        torch.index_select(self.H, 2, index, out=self.H_ring)
+        ring, partitions, acc = self._product
+        torch.bmm(ring, partitions, out=acc)
+        torch.fft.irfft(self._spectra, n=2 * self.Q, out=self._samples)
+        return self._y[:, self.Q:]
