@@ -191,8 +191,9 @@ class Effect:
 
     @property
     def tail_seconds(self) -> float:
-        """How long the output still depends on past input (the effect's memory), in seconds:
-        about 0.1 s for filters and dynamics; longer for delays, reverbs and long IRs."""
+        """How long the output still depends on past input (the effect's memory), in seconds
+        (valid once prepared): about 0.1 s for filters and dynamics; longer for delays,
+        reverbs and long IRs."""
         return 0.1
 
     def capture_problems(self) -> list[str]:

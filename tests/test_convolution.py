@@ -12,14 +12,24 @@ import scipy.signal
 import torch
 
 from rtfx.kernels import nonuniform as nu
-from rtfx.kernels.convolution import NonUniformConvolver, PartitionedConvolver, make_convolver
-from rtfx.kernels.fir import DirectFIR
+from rtfx.kernels.convolution import CaptureConvolver, NonUniformConvolver, PartitionedConvolver, make_convolver
+from rtfx.kernels.fir import DirectFIR, check_block
+
+
+class Captured(CaptureConvolver):
+    """The capture-mode convolver driven like the others (its host part before each block)."""
+
+    def process(self, x):
+        self.before_block(check_block(x, self.channels, self.max_block))
+        return super().process(x)
+
 
 REL_TOL = 1e-5
 KINDS = {
     "direct": DirectFIR,
     "uniform": PartitionedConvolver,
     "nonuniform": NonUniformConvolver,
+    "capture": Captured,
     "auto": make_convolver,
 }
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

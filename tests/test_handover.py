@@ -42,11 +42,11 @@ def test_a_shadowed_handover_continues_the_same_signal():
     spec = ProcessSpec(RATE, BLOCK, 2)
     blocks = tone_blocks(8.0)
     alone = play(blocks, BlockProcessor(load_preset(PRESET), spec))
-    chain = load_preset(PRESET)
-    shadow = round(chain.tail_seconds * RATE / BLOCK)
+    incoming = BlockProcessor(load_preset(PRESET), spec)
+    shadow = round(incoming.chain.tail_seconds * RATE / BLOCK)
     assert shadow * BLOCK >= 2.5 * RATE  # the hall's 2.5 s
     switched = play(blocks, BlockProcessor(load_preset(PRESET), spec), handover_at=20,
-                    make_handover=lambda: Handover(BlockProcessor(chain, spec), 10, shadow))
+                    make_handover=lambda: Handover(incoming, 10, shadow))
     np.testing.assert_allclose(switched, alone, atol=2e-5 * np.max(np.abs(alone)))
 
 
@@ -67,9 +67,8 @@ def test_moving_from_the_cpu_to_a_cuda_graph_continues_the_same_signal():
     blocks = tone_blocks(6.0)
     cpu = ProcessSpec(RATE, BLOCK, 2)
     alone = play(blocks, BlockProcessor(load_preset(PRESET), cpu))
-    chain = load_preset(PRESET)
-    shadow = round(chain.tail_seconds * RATE / BLOCK)
-    gpu = BlockProcessor(chain, ProcessSpec(RATE, BLOCK, 2, "cuda"))
+    gpu = BlockProcessor(load_preset(PRESET), ProcessSpec(RATE, BLOCK, 2, "cuda"))
+    shadow = round(gpu.chain.tail_seconds * RATE / BLOCK)
     assert gpu.path == "cuda graph"
     switched = play(blocks, BlockProcessor(load_preset(PRESET), cpu), handover_at=20,
                     make_handover=lambda: Handover(gpu, 10, shadow))

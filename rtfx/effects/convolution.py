@@ -55,8 +55,14 @@ class Convolution(Effect):
             taps = taps / energy if energy > 0 else taps
         return taps
 
+    @property
+    def tail_seconds(self) -> float:
+        """The impulse response's length (known once prepared; 0 before)."""
+        return getattr(self, "_ir_seconds", 0.0) + 0.1
+
     def _prepare(self, spec: ProcessSpec) -> None:
         taps = self.impulse_response(spec.samplerate)
+        self._ir_seconds = taps.shape[-1] / spec.samplerate
         if taps.shape[0] not in (1, spec.channels):
             raise ValueError(
                 f"the impulse response has {taps.shape[0]} channels; the stream has "

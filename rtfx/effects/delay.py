@@ -93,6 +93,14 @@ class Delay(Effect):
             return self.value("time_ms")
         return note_ms(self.note, self.value("bpm"))
 
+    @property
+    def tail_seconds(self) -> float:
+        """Until the repeats fall 60 dB: ``1 + 3 / -log10(feedback)`` delays (ping-pong: the
+        same repeats alternate sides)."""
+        feedback = self.get("feedback")
+        repeats = 1 + (3 / -math.log10(feedback) if feedback > 0 else 0)
+        return repeats * self.delay_ms() * 1e-3
+
     def _delay_samples(self) -> float:
         return self.delay_ms() * 1e-3 * self.spec.samplerate
 

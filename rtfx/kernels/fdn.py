@@ -405,9 +405,8 @@ class PreDelay:
         self._delay = self._target = None
         self._faded = 0  # frames of the crossfade done; equal to _fade when none is running
         self._done = 0  # the same, before the current block
-        # capture: where the new and the old delay's reads start in the ring; _done
-        self._reads = Control(2, device, torch.int64)
-        self._done_control = Control(1, device)
+        self._reads = Control(2, device, torch.int64)  # capture: ring indices of the new and old reads
+        self._done_control = Control(1, device)  # capture: _done
 
     def set_delay(self, delay: int) -> None:
         """The delay in samples (>= 0). Taken at once before the first block (and after

@@ -135,7 +135,8 @@ class Oversampler:
     cached per block length on first use); call from one thread.
     """
 
-    def __init__(self, factor: int, channels: int, max_block: int, device="cpu", capture: bool = False) -> None:
+    def __init__(self, factor: int, channels: int, max_block: int, device="cpu",
+                 capture: bool = False) -> None:
         L = self.factor = check_factor(factor)
         if L == 1:
             raise ValueError("Oversampler: factor 1 needs no oversampler")
