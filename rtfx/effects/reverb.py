@@ -80,6 +80,11 @@ class FDNReverb(Effect):
         self.lines = lines
         super().__init__(**values)
 
+    @property
+    def tail_seconds(self) -> float:
+        """The pre-delay and the decay time (RT60)."""
+        return self.get("predelay_ms") * 1e-3 + self.get("decay_s")
+
     def _prepare(self, spec: ProcessSpec) -> None:
         rate, n = spec.samplerate, self.lines
         low, high = LINE_DELAYS_S
@@ -156,6 +161,10 @@ class ConvolutionReverb(Convolution):
 
     def __init__(self, taps=None, file: str | Path | None = None, normalize: bool = True, **values: float) -> None:
         super().__init__(taps=taps, file=file, normalize=normalize, **values)
+
+    @property
+    def tail_seconds(self) -> float:
+        return super().tail_seconds + self.get("predelay_ms") * 1e-3
 
     def impulse_response(self, samplerate: float) -> np.ndarray:
         """The IR at ``samplerate`` ``(channels, taps)``; once prepared, one row per stream

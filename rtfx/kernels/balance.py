@@ -47,6 +47,8 @@ def _balance_section(one_sample: np.ndarray) -> np.ndarray:
     lp = _root(_gramian(a, b @ b.T))
     lq = _root(_gramian(a.T, c.T @ c))
     u, sigma, _ = np.linalg.svd(lq.T @ lp)
+    if not sigma.max() > 0:  # no state reaches the output (a plain gain): keep DF2T
+        return np.eye(2)
     sigma = np.maximum(sigma, 1e-12 * sigma.max())
     transform = ((u / np.sqrt(sigma)).T @ lq.T).T  # z = s @ T: the balanced coordinates
     # A section that is (nearly) a plain gain, like a 0 dB peaking EQ, has Hankel singular
