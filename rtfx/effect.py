@@ -24,12 +24,18 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import ClassVar
 
+import numpy as np
 import torch
 
 from .controls import LinearRamp
 from .kernels.fixed_delay import FixedDelay
 from .params import Param, Smoothed
 from .spec import ProcessSpec
+
+def step_lengths(frames: int, step: int) -> list[int]:
+    """Lengths of the ramp steps that cover ``frames``: ``step`` each, the last one shorter."""
+    return [min(step, frames - start) for start in range(0, frames, step)]
+
 
 def run_in_steps(process, x: torch.Tensor, step: int, out: torch.Tensor) -> torch.Tensor:
     """Apply ``process`` to consecutive ``step``-frame slices of ``x``, gathered in ``out``.
@@ -69,6 +75,10 @@ class Effect:
     params: ClassVar[tuple[Param, ...]] = ()
     #: Why this effect's ``run_block`` cannot be captured in a CUDA graph ("" when it can).
     capture_problem: ClassVar[str] = ""
+    #: In capture mode parameters move once per block, unless this is set: then a ramping
+    #: block's values every this many frames are in ``ramp_values`` (see ``advance``).
+    capture_ramp_step: ClassVar[int] = 0
+    ramp_values: dict | None = None
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -178,6 +188,10 @@ class Effect:
         once per block. Audio thread only."""
         self.advance(frames)
         self._control(frames)
+        self._advance_wet(frames)
+
+    def _advance_wet(self, frames: int) -> None:
+        """Move the applied wet amount across the next block (to 0 while bypassed)."""
         start = self._wet.current
         self._wet.target = 0.0 if self.bypass else self.get("mix")
         self._wet.advance(frames)
@@ -209,14 +223,33 @@ class Effect:
     def advance(self, frames: int) -> None:
         """Move every parameter ``frames`` samples along its ramp; ``_update`` if one moved.
 
-        ``mix`` is not ramped here: ``_mix`` ramps the wet amount actually applied.
+        ``mix`` is not ramped here: ``_mix`` ramps the wet amount actually applied. In capture
+        mode an effect with a ``capture_ramp_step`` records, while it ramps, every parameter's
+        value at the end of each step in ``ramp_values`` (else None), for ``_control``.
         """
+        self.ramp_values = None
+        if self.spec.capture and self.capture_ramp_step and self.ramping:
+            self.ramp_values = self.step_values(frames, self.capture_ramp_step)
+            self._update()
+            return
         moved = False
         for name, smoothed in self._smoothed.items():
             if name != "mix" and smoothed.advance(frames):
                 moved = True
         if moved:
             self._update()
+
+    def step_values(self, frames: int, step: int) -> dict[str, np.ndarray]:
+        """Advance the parameters (not ``mix``) through ``frames`` in steps of ``step``;
+        returns each one's value at the end of every step, ``{name: (S,) float64}``."""
+        lengths = step_lengths(frames, step)
+        values = {name: np.empty(len(lengths)) for name in self._smoothed}
+        for i, length in enumerate(lengths):
+            for name, smoothed in self._smoothed.items():
+                if name != "mix":
+                    smoothed.advance(length)
+                values[name][i] = smoothed.current
+        return values
 
     @property
     def plain(self) -> bool:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .effects.sos_effect import SosEffect, step_lengths
+from .effect import step_lengths
+from .effects.sos_effect import SosEffect
 from .kernels.iir import SosFilter
 from .spec import ProcessSpec
 

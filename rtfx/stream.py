@@ -94,12 +94,13 @@ class BlockProcessor:
             y = self.chain.process(self._device_in[:, :frames].copy_(self._host_in[:, :frames], non_blocking=True)).cpu()
         else:
             y = self.chain.process(self._host_in[:, :frames])
-        np.copyto(out, y.numpy())
+        y = y.numpy()
         self.blocks += 1
-        if not math.isfinite(out.sum()) and not np.isfinite(out).all():
+        if not math.isfinite(y.sum()) and not np.isfinite(y).all():
             self.faults += 1
-            out.fill(0.0)
+            y = out
+            y.fill(0.0)
             self.reset()
-        np.minimum(out, self.ceiling, out=out)
+        np.minimum(y, self.ceiling, out=out)  # the output clip, into our own buffer
         np.maximum(out, -self.ceiling, out=out)
         outdata[:] = out.T

@@ -1,58 +1,54 @@
-"""On a GPU: what one block costs on the graph path, piece by piece (for tuning the runner).
+"""On a GPU: where one block's time goes on the graph path (for tuning the runner).
 
-Prints p50/p99 in microseconds of: a bare graph (H2D copy, one kernel, D2H copy) replayed and
-synchronized; GraphRunner.run for a gain and for guitar_lead; BlockProcessor.process for both.
+For each subject (a lone gain, a preset, and each of its stages alone): the host part (``before_block``), the replay alone
+(replay + synchronize), ``GraphRunner.run`` and ``BlockProcessor.process``; p50 / p99 in us.
 """
+import sys
 import time
 
 import numpy as np
 import torch
 
-from rtfx import EFFECTS, ProcessSpec, load_preset
+from rtfx import ProcessSpec, load_preset
 from rtfx.graph.runner import GraphRunner
 from rtfx.stream import BlockProcessor
 
+SPEC = ProcessSpec(48000, 64, 2, "cuda")
 
-def timed(fn, n=3000, skip=300):
+
+def timed(fn, n=2000, skip=200):
     ts = []
     for _ in range(n):
         t0 = time.perf_counter_ns()
         fn()
         ts.append(time.perf_counter_ns() - t0)
     ts = np.array(ts[skip:]) / 1e3
-    return f"p50 {np.median(ts):6.1f}  p99 {np.percentile(ts, 99):6.1f} us"
+    return f"{np.median(ts):6.1f} / {np.percentile(ts, 99):6.1f}"
 
 
-def bare_graph():
-    host_in = torch.zeros(2, 64, pin_memory=True)
-    host_out = torch.zeros(2, 64, pin_memory=True)
-    dev = torch.zeros(2, 64, device="cuda")
-    stream = torch.cuda.Stream()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.stream(stream):
-        dev.copy_(host_in, non_blocking=True)
-        torch.cuda.synchronize()
-        with torch.cuda.graph(graph, stream=stream):
-            dev.copy_(host_in, non_blocking=True)
-            host_out.copy_(dev * 0.5, non_blocking=True)
+def row(label, make):
+    try:
+        runner = GraphRunner(make(), SPEC)
 
-    def step():
-        with torch.cuda.stream(stream):
-            graph.replay()
-        stream.synchronize()
-    return step
+        def replay():
+            with torch.cuda.stream(runner.stream):
+                runner.graph.replay()
+            runner.stream.synchronize()
+        processor = BlockProcessor(make(), SPEC, graph=True)
+        x, out = np.zeros((64, 2), np.float32), np.zeros((64, 2), np.float32)
+        print(f"{label:34s} host {timed(lambda: runner.chain.before_block(64))}"
+              f" | replay {timed(replay)} | run {timed(lambda: runner.run(64))}"
+              f" | process {timed(lambda: processor.process(x, out))}", flush=True)
+    except Exception as error:
+        print(label, "failed:", type(error).__name__, error, flush=True)
 
 
 torch.set_num_threads(1)
-print("bare graph (copy, kernel, copy)", timed(bare_graph()))
-for name, make in [("gain", lambda: EFFECTS["gain"](gain_db=-3)),
-                   ("guitar_lead", lambda: load_preset("assets/presets/guitar_lead.json"))]:
-    try:
-        runner = GraphRunner(make(), ProcessSpec(48000, 64, 2, "cuda"))
-        print(name, "GraphRunner.run      ", timed(lambda: runner.run(64)))
-        print(name, "  before_block only  ", timed(lambda: runner.chain.before_block(64)))
-        p = BlockProcessor(make(), ProcessSpec(48000, 64, 2, "cuda"), graph=True)
-        x, out = np.zeros((64, 2), np.float32), np.zeros((64, 2), np.float32)
-        print(name, "BlockProcessor       ", timed(lambda: p.process(x, out)))
-    except Exception as error:
-        print(name, "failed:", type(error).__name__, error)
+from rtfx import EFFECTS  # noqa: E402
+
+row("gain", lambda: EFFECTS["gain"](gain_db=-3))
+for name in sys.argv[1:] or ["guitar_lead"]:
+    path = f"assets/presets/{name}.json"
+    row(f"preset {name}", lambda: load_preset(path))
+    for i, stage in enumerate(load_preset(path).stages):
+        row(f"  {i} {stage.type_name}", lambda i=i: load_preset(path).stages[i])

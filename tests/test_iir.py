@@ -154,3 +154,27 @@ def test_scan_over_groups_carries_the_state(device, pieces):
     ref, end = scipy.signal.sosfilt(sos, x, axis=-1, zi=np.zeros((4, 3, 2)))
     assert rel_err(y, ref) <= TOLERANCE
     assert np.abs(kernel.zi - end).max() <= TOLERANCE * np.abs(end).max()
+
+
+def test_a_ramp_composed_into_one_matrix_equals_the_stepped_ramp():
+    """Capture mode: ``ramp_block`` folds a block's coefficient steps into the one matrix a
+    graph replays; it filters exactly like ``process_ramp`` stepping through them, and the
+    blocks after it carry on the same."""
+    rate, block, step = 48000, 64, 4
+    freqs = np.geomspace(300, 3000, 3 * block // step)
+    designs = np.stack([scipy.signal.butter(4, f, fs=rate, output="sos") for f in freqs])
+    rng = np.random.default_rng(8)
+    x = torch.from_numpy(rng.standard_normal((2, 6 * block)).astype(np.float32))
+    stepped, composed = (SosFilter(designs[0], 2, block) for _ in range(2))
+    outs = [[], []]
+    for i, piece in enumerate(x.split(block, -1)):
+        if i in (1, 2, 3):  # three blocks of moving coefficients, then still ones
+            steps = designs[(i - 1) * block // step : i * block // step]
+            outs[0].append(stepped.process_ramp(piece, steps, step).clone())
+            composed.ramp_block(steps, step)
+        else:
+            outs[0].append(stepped.process(piece).clone())  # a view: valid until the next call
+            composed.before_block(block)
+        outs[1].append(composed.process(piece).clone())
+    a, b = (torch.cat(o, -1).double().numpy() for o in outs)
+    assert rel_err(b, a) <= 1e-5

@@ -19,9 +19,9 @@ TYPES = sorted(EFFECTS)
 PARAMS = [(name, p.name) for name in TYPES for p in EFFECTS[name].params]
 
 
-def build(type_name: str, blocksize: int = BLOCK, channels: int = 2, device="cpu", **values):
+def build(type_name: str, blocksize: int = BLOCK, channels: int = 2, device="cpu", capture=False, **values):
     cls = EFFECTS[type_name]
-    return cls(**{**cls.example_args, **values}).prepare(ProcessSpec(RATE, blocksize, channels, device))
+    return cls(**{**cls.example_args, **values}).prepare(ProcessSpec(RATE, blocksize, channels, device, capture=capture))
 
 
 def music(seconds: float = 0.25, seed: int = 0) -> np.ndarray:
@@ -104,29 +104,32 @@ def sweep_values(param, count: int) -> np.ndarray:
     return np.linspace(param.minimum, top, count)
 
 
+@pytest.mark.parametrize("capture", [False, True], ids=["normal", "capture"])
 @pytest.mark.parametrize("type_name, param_name", PARAMS)
-def test_parameter_sweeps_are_click_free(type_name, param_name):
+def test_parameter_sweeps_are_click_free(type_name, param_name, capture):
     """Sweep one parameter over its whole range and back while a sine plays.
 
     The largest sample-to-sample step of the output must stay within 1.5x the largest found
     in steady renders at five settings across the range (plus 1e-3 for near-silent settings).
+    In capture mode (64-frame blocks, as live on a GPU) parameters move once per block.
     """
     param = next(p for p in EFFECTS[type_name].params if p.name == param_name)
-    settle = int(0.1 * RATE) // BLOCK * BLOCK
+    block = 64 if capture else BLOCK
+    settle = int(0.1 * RATE) // block * block
     steady = 0.0
     for value in sweep_values(param, 5):
-        y = stream(build(type_name, **{param_name: value}).process, sine(0.16), BLOCK)
+        y = stream(build(type_name, block, capture=capture, **{param_name: value}).process, sine(0.16), block)
         steady = max(steady, largest_jump(y[:, settle:]))
     targets = list(sweep_values(param, 5)) + list(sweep_values(param, 5))[::-1]
-    hold = 6  # blocks per target (32 ms: each ramp completes)
-    effect, x = build(type_name), sine(0.05 + hold * BLOCK / RATE * len(targets))
+    hold = 6 * BLOCK // block  # blocks per target (32 ms: each ramp completes)
+    effect, x = build(type_name, block, capture=capture), sine(0.05 + hold * block / RATE * len(targets))
     xt = torch.from_numpy(x.astype(np.float32))
     out = []
-    for i, start in enumerate(range(0, x.shape[-1], BLOCK)):
+    for i, start in enumerate(range(0, x.shape[-1], block)):
         step, phase = divmod(i - 10, hold)  # the first target after 10 blocks
         if 0 <= step < len(targets) and phase == 0:
             effect.set(param_name, targets[step])
-        out.append(effect.process(xt[:, start : start + BLOCK]).double().numpy().copy())
+        out.append(effect.process(xt[:, start : start + block]).double().numpy().copy())
     swept = np.concatenate(out, axis=-1)
     assert np.all(np.isfinite(swept))
     assert largest_jump(swept) <= 1.5 * steady + 1e-3

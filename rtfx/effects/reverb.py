@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..design import design_biquad
+from ..design import biquad_sections
 from ..effect import Effect
 from ..kernels.fdn import FeedbackDelayNetwork, PreDelay, hadamard, primes_near
 from ..kernels.iir import SosFilter
@@ -23,6 +23,8 @@ MAX_PREDELAY_MS = 250.0
 PREDELAY = Param("predelay_ms", "ms", 0.0, MAX_PREDELAY_MS, 10.0, ramp_ms=0.0,
                  doc="delay before the reverb starts (a change crossfades)")
 PREDELAY_FADE_MS = 50.0
+#: Q of the convolution reverb's low and high cut (Butterworth).
+CUT_Q = 0.7071
 REVERB_MIX = 0.25
 #: Line delays at size 1, in seconds: spread log-evenly over this range, then made prime.
 LINE_DELAYS_S = (0.025, 0.06)
@@ -162,6 +164,8 @@ class ConvolutionReverb(Convolution):
     def __init__(self, taps=None, file: str | Path | None = None, normalize: bool = True, **values: float) -> None:
         super().__init__(taps=taps, file=file, normalize=normalize, **values)
 
+    capture_ramp_step = 4  # the cuts' coefficients move every 4 frames in capture mode too
+
     @property
     def tail_seconds(self) -> float:
         return super().tail_seconds + self.get("predelay_ms") * 1e-3
@@ -174,11 +178,15 @@ class ConvolutionReverb(Convolution):
 
     def cuts(self) -> np.ndarray:
         """The two sections of the low and high cut at their current values."""
+        return self.cut_steps({name: np.array([self.value(name)]) for name in ("low_cut_hz", "high_cut_hz")})[0]
+
+    def cut_steps(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        """The cuts for S sets of parameter values (``(S,)`` arrays): ``(S, 2, 6)``."""
         rate = self.spec.samplerate
-        return np.vstack([
-            design_biquad("highpass", clamp_below_nyquist(self.value("low_cut_hz"), rate), rate),
-            design_biquad("lowpass", clamp_below_nyquist(self.value("high_cut_hz"), rate), rate),
-        ])
+        return np.concatenate([
+            biquad_sections("highpass", clamp_below_nyquist(values["low_cut_hz"], rate), rate, CUT_Q),
+            biquad_sections("lowpass", clamp_below_nyquist(values["high_cut_hz"], rate), rate, CUT_Q),
+        ], axis=1)
 
     def _prepare(self, spec: ProcessSpec) -> None:
         super()._prepare(spec)
@@ -188,13 +196,16 @@ class ConvolutionReverb(Convolution):
     def _update(self) -> None:
         self._predelay.set_delay(predelay_samples(self))
         sections = self.cuts()
-        if not np.array_equal(sections, self._cut.sos):
+        if self.ramp_values is None and not np.array_equal(sections, self._cut.sos):
             self._cut.set_sos(sections)
 
     def _control(self, frames: int) -> None:
         super()._control(frames)
         self._predelay.before_block(frames)
-        self._cut.before_block(frames)
+        if self.ramp_values is not None and self._cut.can_ramp_block(frames, self.capture_ramp_step):
+            self._cut.ramp_block(self.cut_steps(self.ramp_values), self.capture_ramp_step)
+        else:
+            self._cut.before_block(frames)
 
     def _reset(self) -> None:
         super()._reset()

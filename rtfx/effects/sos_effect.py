@@ -10,11 +10,6 @@ from ..kernels.sos import check_sos
 from ..spec import ProcessSpec
 
 
-def step_lengths(frames: int, step: int) -> list[int]:
-    """Lengths of the ramp steps that cover ``frames``: ``step`` each, the last one shorter."""
-    return [min(step, frames - start) for start in range(0, frames, step)]
-
-
 class SosEffect(Effect):
     """Base of every effect that is an SOS cascade (biquad, iir, sos).
 
@@ -31,6 +26,7 @@ class SosEffect(Effect):
     #: 5 kHz in 30 ms is then as smooth as the same sweep done sample by sample (8: 1.2x the
     #: largest sample step, 16: 1.6x; see tests/test_effects.py).
     ramp_step = 4
+    capture_ramp_step = ramp_step
 
     def design_steps(self, values: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
@@ -53,6 +49,12 @@ class SosEffect(Effect):
         self._kernel.reset()
 
     def _control(self, frames: int) -> None:
+        if self.ramp_values is not None and self._kernel.can_ramp_block(frames, self.ramp_step):
+            # Capture mode: the steps go into the block's one matrix (smooth, no extra kernel).
+            steps = self.design_steps(self.ramp_values)
+            self._kernel.ramp_block(steps, self.ramp_step)
+            self.sections = self._applied = steps[-1]
+            return
         if self._applied is not self.sections:
             self._kernel.set_sos(self.sections)
             self._applied = self.sections
@@ -67,14 +69,7 @@ class SosEffect(Effect):
         Returns ``(S, N, 6)`` for S = ceil(frames / ramp_step); afterwards ``sections`` holds
         the last step's design. Audio thread only.
         """
-        lengths = step_lengths(frames, self.ramp_step)
-        values = {name: np.empty(len(lengths)) for name in self._smoothed}
-        for i, length in enumerate(lengths):
-            for name, smoothed in self._smoothed.items():
-                if name != "mix":
-                    smoothed.advance(length)
-                values[name][i] = smoothed.current
-        steps = self.design_steps(values)
+        steps = self.design_steps(self.step_values(frames, self.ramp_step))
         self.sections = self._applied = steps[-1]
         return steps
 

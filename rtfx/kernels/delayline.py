@@ -274,17 +274,17 @@ class SteadyReads:
         self._products = torch.empty(line.channels * count * max_frames * taps, device=device)
         self._out = torch.empty(line.channels * count * max_frames, device=device)
         self._delays: list[float | None] = [None] * count
+        self._offsets = [0] * count  # first tap's offset from the output's time, per delay
 
     def set(self, delays) -> None:
         """Read at ``delays`` (samples, each ``>= line.min_delay``) in the block the line was
         just ``advance``d to. Host side."""
         moved = False
         for row, delay in enumerate(delays):
-            first, weights = fixed_taps(self.line.interpolation, delay)
-            self._first.values[row] = (self.line.start + first) % self.line.size
-            if delay != self._delays[row]:
-                self._weights.values[row, 0] = weights
+            if delay != self._delays[row]:  # new taps only when the delay moved
+                self._offsets[row], self._weights.values[row, 0] = fixed_taps(self.line.interpolation, delay)
                 self._delays[row], moved = delay, True
+            self._first.values[row] = (self.line.start + self._offsets[row]) % self.line.size
         self._first.commit()
         if moved:
             self._weights.commit()

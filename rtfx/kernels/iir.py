@@ -34,7 +34,7 @@ import scipy.signal
 import torch
 
 from .balance import balancing_transform
-from .ramp import block_matrices, in_basis, input_normal_basis
+from .ramp import block_matrices, compose_steps, in_basis, input_normal_basis
 from .sos import check_sos
 
 #: Longest block (in chunks) whose chunk-start states come from one precomputed matmul.
@@ -163,6 +163,7 @@ class SosFilter:
             self._starts_matrix = torch.empty(width, width, **f32)
             self._starts_in = torch.empty(channels, width, **f32)
         self._basis = self._basis_inv = None
+        self._composed = False  # the chunk's matrix holds a ramp block's composed steps
         self.sos = sos
         self.set_sos(sos)
 
@@ -270,6 +271,7 @@ class SosFilter:
     def before_block(self, frames: int) -> None:
         """Host side of a block of ``frames``: rebalance after a ramp and rebuild the matrices
         it will use, so that ``process`` only launches kernels (a CUDA graph can replay it)."""
+        self._composed = False
         if self._ramped:
             self.set_sos(self.sos)
         chunks, rest = divmod(frames, self.chunk)
@@ -294,7 +296,7 @@ class SosFilter:
         frames = x.shape[-1]
         if frames == 0:
             return x.clone()
-        if self._ramped:  # back to the balanced basis (exact: the coefficients stay)
+        if self._ramped and not self._composed:  # back to the balanced basis (exact)
             self.set_sos(self.sos)
         whole = frames // self.chunk * self.chunk
         if whole == frames and frames == self.chunk:
@@ -309,6 +311,29 @@ class SosFilter:
                 pieces.append(self._piece(x[:, start : start + k], k))
                 start += k
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
+
+    def can_ramp_block(self, frames: int, step: int) -> bool:
+        """Whether ``ramp_block`` serves a block of ``frames`` (one piece, whole steps)."""
+        return frames == self.chunk and frames % step == 0
+
+    def ramp_block(self, sos_steps: np.ndarray, step: int) -> None:
+        """Host side of a block of ``chunk`` frames whose coefficients move every ``step``
+        frames (``sos_steps`` ``(chunk / step, N, 6)``, trusted designs).
+
+        The steps are composed into the block's one matrix (``compose_steps``; the state
+        keeps its input-normal coordinates across each change, as in ``process_ramp``), so
+        ``process`` runs the same single matmul as for still coefficients: smooth ramps inside
+        a CUDA graph at no extra kernel. Afterwards the filter holds the last step's design.
+        """
+        frames = self.chunk
+        normal, normal_inv = input_normal_basis(np.concatenate([self.sos[None], sos_steps]))
+        steps = in_basis(block_matrices(sos_steps, step), normal[1:], normal_inv[1:])
+        start = self._basis_inv @ normal[0]  # stored state -> the first step's coordinates
+        self._matrices[frames].copy_(torch.from_numpy(compose_steps(steps, start)))
+        self.sos = np.array(sos_steps[-1])
+        self._basis, self._basis_inv = normal[-1], normal_inv[-1]
+        self._stale = (set(self._matrices) - {frames}) | {"powers", "starts", "groups"}
+        self._ramped = self._composed = True
 
     def process_ramp(self, x: torch.Tensor, sos_steps: np.ndarray, step: int) -> torch.Tensor:
         """Filter one block while the coefficients move; returns ``(channels, frames)``.

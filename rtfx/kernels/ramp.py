@@ -93,3 +93,31 @@ def in_basis(matrices: np.ndarray, transform: np.ndarray, inverse: np.ndarray) -
     matrices[:, :n] = inverse @ matrices[:, :n]
     matrices[:, :, :n] = matrices[:, :, :n] @ transform
     return matrices
+
+
+def compose_steps(operators: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """One block operator for coefficients that move every ``k`` frames.
+
+    Args:
+        operators: ``(S, n + k, n + k)``: step ``i`` maps ``[w, x_i] -> [w', y_i]`` in its
+            own state coordinates (the state keeps its coordinates from step to step).
+        start: ``(n, n)``: the block's stored state ``z`` to the first step's coordinates.
+    Returns:
+        ``(n + S k, n + S k)`` float64 ``M`` with ``[w_S, y] = [z, x] @ M`` for the whole block,
+        the same map as running the steps one after another (``SosFilter.process_ramp``).
+    """
+    count, width = operators.shape[:2]
+    n = start.shape[0]
+    k = width - n
+    frames = count * k
+    states = np.zeros((n + frames, n))  # w after the steps so far, as a map of [z, x]
+    states[:n] = start
+    out = np.zeros((n + frames, n + frames))
+    for i, op in enumerate(operators):
+        rows = slice(n + i * k, n + (i + 1) * k)
+        out[:, n + i * k : n + (i + 1) * k] = states @ op[:n, n:]
+        out[rows, n + i * k : n + (i + 1) * k] += op[n:, n:]
+        states = states @ op[:n, :n]
+        states[rows] += op[n:, :n]
+    out[:, :n] = states
+    return out
