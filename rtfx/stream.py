@@ -45,7 +45,7 @@ class BlockProcessor:
         if pin and graph is not False:
             problems = capture_problems(chain)
             if graph or not problems:
-                self.runner = GraphRunner(chain, spec)
+                self.runner = self._capture(chain, spec, insist=bool(graph))
             else:
                 self.eager_reason = "; ".join(problems)
         self.chain = self.runner.chain if self.runner else chain.prepare(spec)
@@ -57,6 +57,17 @@ class BlockProcessor:
         self._out = np.zeros((spec.channels, spec.blocksize), dtype=np.float32)
         self._device_in = torch.zeros_like(self._host_in, device=spec.device) if pin else self._host_in
         self._warm_up()
+
+    def _capture(self, chain: Effect, spec: ProcessSpec, insist: bool) -> GraphRunner | None:
+        """The chain's graph; if capturing fails (e.g. a neural model that reads a value back
+        to the host), the error, or ``None`` with the reason in ``eager_reason``."""
+        try:
+            return GraphRunner(chain, spec)
+        except RuntimeError as error:
+            if insist:
+                raise
+            self.eager_reason = f"capture failed: {error}"
+            return None
 
     def reset(self) -> None:
         """Clear the chain's state (filters, delay lines, reverb tails)."""

@@ -116,6 +116,13 @@ class HostLoop(Effect):
         return x * 0.5
 
 
+class ReadsBack(Effect):
+    """A test effect that claims to be capturable but reads a value back to the host."""
+
+    def _process(self, x):
+        return x * float(x.abs().max() > 1.0)
+
+
 def test_capture_problems_name_every_effect_that_cannot_be_captured():
     chain = Chain(EFFECTS["gain"](), HostLoop(), EFFECTS["biquad"](**EFFECTS["biquad"].example_args))
     assert capture_problems(chain) == [f"HostLoop: {HostLoop.capture_problem}"]
@@ -177,6 +184,16 @@ def test_a_chain_that_cannot_be_captured_raises_or_runs_eagerly_with_the_reason(
     out = np.empty_like(x)
     eager.process(x, out)
     np.testing.assert_allclose(out, np.clip(x * 10 ** (-6 / 20) * 0.5, -1, 1), atol=1e-6)
+
+
+@pytest.mark.cuda
+@CUDA
+def test_a_capture_that_fails_falls_back_to_eager_with_the_reason():
+    spec = ProcessSpec(RATE, BLOCK, 2, "cuda")
+    with pytest.raises(RuntimeError):
+        BlockProcessor(Chain(ReadsBack()), spec, graph=True)
+    eager = BlockProcessor(Chain(ReadsBack()), spec)
+    assert eager.runner is None and eager.path.startswith("cuda eager: capture failed")
 
 
 @pytest.mark.cuda
