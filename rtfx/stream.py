@@ -45,7 +45,7 @@ class BlockProcessor:
         if pin and graph is not False:
             problems = capture_problems(chain)
             if graph or not problems:
-                self.runner = self._capture(chain, spec, insist=bool(graph))
+                self.runner = self._capture(chain, spec, ceiling, insist=bool(graph))
             else:
                 self.eager_reason = "; ".join(problems)
         self.chain = self.runner.chain if self.runner else chain.prepare(spec)
@@ -53,16 +53,16 @@ class BlockProcessor:
         # than torch ops per block). The graph runner's input is its pinned control bank.
         pin = pin and self.runner is None
         self._host_in = torch.zeros(spec.channels, spec.blocksize, pin_memory=pin)
-        self._in = self.runner.inputs if self.runner else self._host_in.numpy()
+        self._in = self._host_in.numpy()
         self._out = np.zeros((spec.channels, spec.blocksize), dtype=np.float32)
         self._device_in = torch.zeros_like(self._host_in, device=spec.device) if pin else self._host_in
         self._warm_up()
 
-    def _capture(self, chain: Effect, spec: ProcessSpec, insist: bool) -> GraphRunner | None:
+    def _capture(self, chain: Effect, spec: ProcessSpec, ceiling: float, insist: bool) -> GraphRunner | None:
         """The chain's graph; if capturing fails (e.g. a neural model that reads a value back
         to the host), the error, or ``None`` with the reason in ``eager_reason``."""
         try:
-            return GraphRunner(chain, spec)
+            return GraphRunner(chain, spec, ceiling)
         except RuntimeError as error:
             if insist:
                 raise
@@ -95,23 +95,33 @@ class BlockProcessor:
     def process(self, indata: np.ndarray, outdata: np.ndarray) -> None:
         """Process ``indata`` ``(frames, channels)`` float32 into ``outdata`` (same shape)."""
         frames = indata.shape[0]
+        self.blocks += 1
+        if self.runner is not None:  # one graph replay: copy in, kernels and guard, copy out
+            np.copyto(self.runner.inputs[:frames], indata)
+            out, finite = self.runner.run(frames)
+            if finite:
+                outdata[:] = out
+            else:
+                self._fault(outdata)
+            return
         x, out = self._in[:, :frames], self._out[:, :frames]
         np.copyto(x, indata.T)
         if not math.isfinite(x.sum()):  # one reduction per block; the repair only when needed
             np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-        if self.runner is not None:  # one graph replay: copy in, kernels, copy out
-            y = self.runner.run(frames)
-        elif self._device_in is not self._host_in:  # eager GPU: one pinned copy each way
+        if self._device_in is not self._host_in:  # eager GPU: one pinned copy each way
             y = self.chain.process(self._device_in[:, :frames].copy_(self._host_in[:, :frames], non_blocking=True)).cpu()
         else:
             y = self.chain.process(self._host_in[:, :frames])
         y = y.numpy()
-        self.blocks += 1
         if not math.isfinite(y.sum()) and not np.isfinite(y).all():
-            self.faults += 1
-            y = out
-            y.fill(0.0)
-            self.reset()
+            self._fault(outdata)
+            return
         np.minimum(y, self.ceiling, out=out)  # the output clip, into our own buffer
         np.maximum(out, -self.ceiling, out=out)
         outdata[:] = out.T
+
+    def _fault(self, outdata: np.ndarray) -> None:
+        """A block whose output was not finite: silence, and the chain starts afresh."""
+        self.faults += 1
+        outdata.fill(0.0)
+        self.reset()

@@ -132,7 +132,7 @@ def test_capture_problems_name_every_effect_that_cannot_be_captured():
 def graph_and_cpu_outputs(make, count: int = 48, seed: int = 5):
     """Run ``make()`` from a CUDA graph and, in capture mode, eagerly on the CPU, moving the
     same parameters at the same blocks; returns both outputs ``(channels, frames)``."""
-    runner = GraphRunner(make(), ProcessSpec(RATE, BLOCK, 2, "cuda"))
+    runner = GraphRunner(make(), ProcessSpec(RATE, BLOCK, 2, "cuda"), ceiling=float("inf"))
     cpu = make().prepare(capture_spec())
     graph = runner.graph
     rngs = [np.random.default_rng(seed), np.random.default_rng(seed)]
@@ -141,8 +141,10 @@ def graph_and_cpu_outputs(make, count: int = 48, seed: int = 5):
         if i % 6 == 5:
             for effect, rng in zip((runner.chain, cpu), rngs):
                 move_something(effect, rng, i // 6)
-        runner.inputs[:] = block.numpy()
-        ys.append(runner.run(BLOCK).double().numpy().copy())
+        runner.inputs[:] = block.numpy().T  # interleaved, as PortAudio hands blocks over
+        y, finite = runner.run(BLOCK)
+        assert finite
+        ys.append(y.T.astype(np.float64))
         refs.append(cpu.process(block.clone()).double().numpy().copy())
     assert runner.graph is graph  # parameters moved; nothing was captured again
     return np.concatenate(ys, -1), np.concatenate(refs, -1)
@@ -184,6 +186,31 @@ def test_a_chain_that_cannot_be_captured_raises_or_runs_eagerly_with_the_reason(
     out = np.empty_like(x)
     eager.process(x, out)
     np.testing.assert_allclose(out, np.clip(x * 10 ** (-6 / 20) * 0.5, -1, 1), atol=1e-6)
+
+
+class Explodes(Effect):
+    """A test effect whose output is infinite where its input is not zero."""
+
+    def _process(self, x):
+        return x / 0.0
+
+
+@pytest.mark.cuda
+@CUDA
+def test_the_output_guard_runs_inside_the_graph():
+    """NaN/Inf in: treated as 0; too loud: clipped; non-finite out: silence and a fault."""
+    spec = ProcessSpec(RATE, BLOCK, 2, "cuda")
+    loud = BlockProcessor(EFFECTS["gain"](gain_db=20.0), spec)
+    assert loud.path == "cuda graph"
+    x = np.full((BLOCK, 2), 0.5, np.float32)
+    x[3, 0], x[5, 1] = np.nan, np.inf
+    out = np.empty_like(x)
+    loud.process(x, out)
+    expected = np.clip(np.nan_to_num(x, nan=0.0, posinf=0.0) * 10.0, -1, 1)
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    broken = BlockProcessor(Chain(Explodes()), spec)
+    broken.process(x, out)
+    assert broken.faults == 1 and not out.any()
 
 
 @pytest.mark.cuda

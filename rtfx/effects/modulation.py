@@ -50,6 +50,16 @@ def delay_ms_param(minimum: float, maximum: float, default: float) -> Param:
                  doc="shortest delay (the LFO adds up to depth_ms)")
 
 
+def set_lfo(effect: Effect, lfo: Lfo, frames: int, first: int = 0, stride: int = 1) -> None:
+    """Set ``effect``'s LFO for its next block of ``frames`` (from ``rate_hz`` and
+    ``stereo_phase_deg``) and advance its phase. In capture mode the stereo offset glides
+    across the block (parameters move once per block there: a jump would click)."""
+    rate = effect.value("rate_hz") / effect.spec.samplerate
+    glide = frames if effect.spec.capture else 0
+    lfo.set(rate, effect.value("stereo_phase_deg") / 360.0, first, stride, glide)
+    lfo.advance(frames, rate)
+
+
 def check_choice(owner: str, name: str, value, choices) -> None:
     """Raise ``ValueError`` naming ``owner`` and ``name`` unless ``value`` is one of ``choices``
     (of the same type: ``2.0`` is not a voice count)."""
@@ -143,9 +153,7 @@ class ModulatedDelay(Effect):
         slope[0, 0], slope[1, 0] = (width0 - width1) / frames, 1 + (delay0 - delay1) / frames
         self._ramp_start.commit()
         self._ramp_slope.commit()
-        rate = self.value("rate_hz") / self.spec.samplerate
-        self._lfo.set(rate, self.value("stereo_phase_deg") / 360.0)
-        self._lfo.advance(frames, rate)
+        set_lfo(self, self._lfo, frames)
         if self.feedback_loop:
             start, self._feedback = self._feedback, self.value("feedback")
             self._feedback_ramp.set(start, self._feedback, frames)
@@ -294,9 +302,7 @@ class Tremolo(Effect):
         self._depth = self.value("depth")
 
     def _control(self, frames: int) -> None:
-        rate = self.value("rate_hz") / self.spec.samplerate
-        self._lfo.set(rate, self.value("stereo_phase_deg") / 360.0)
-        self._lfo.advance(frames, rate)
+        set_lfo(self, self._lfo, frames)
         start, self._depth = self._depth, self.value("depth")
         self._depth_ramp.set(start, self._depth, frames)
 

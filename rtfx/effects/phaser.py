@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from ..controls import Control
@@ -20,7 +21,7 @@ from ..kernels.allpass import AllpassChain
 from ..kernels.lfo import SHAPES, Lfo
 from ..params import Param
 from ..spec import ProcessSpec
-from .modulation import SHAPE_FIELD, STEREO_PHASE, check_choice, rate_param
+from .modulation import SHAPE_FIELD, STEREO_PHASE, check_choice, rate_param, set_lfo
 
 CONTROL_STEP = 32  # 1.5 kHz control rate at 48 kHz; 10-20% cheaper per block than 16
 
@@ -59,11 +60,16 @@ class Phaser(Effect):
         self._coefficients = torch.empty(spec.channels * self._chain.max_steps, device=spec.device, dtype=spec.dtype)
         self._out = torch.empty(spec.channels, spec.blocksize, device=spec.device, dtype=spec.dtype)
         # fc = low * exp(u * log(high / low)); pi fc / fs = exp(u * _log_ratio) * _pi_low
-        self._log_ratio, self._pi_low, self._feedback = (Control(1, spec.device) for _ in range(3))
+        self._log_ratio, self._pi_low = Control(1, spec.device), Control(1, spec.device)
+        self._feedback = Control((self._chain.max_steps, 1), spec.device)  # per step
+        self._step_ends = CONTROL_STEP * np.arange(1, self._chain.max_steps + 1)
+        self._feedback_key = None  # what ``_feedback`` holds (see ``_ramp_feedback``)
+        self._reset()
 
     def _reset(self) -> None:
         self._chain.reset()
         self._lfo.reset()
+        self._feedback_end = self.value("feedback")  # at the end of the last block
 
     def break_range_hz(self) -> tuple[float, float]:
         """The sweep's low and high break frequencies, capped below Nyquist."""
@@ -74,13 +80,23 @@ class Phaser(Effect):
         low, high = self.break_range_hz()
         self._log_ratio.set(math.log(high / low))
         self._pi_low.set(math.pi * low / self.spec.samplerate)
-        self._feedback.set(self.value("feedback"))
 
     def _control(self, frames: int) -> None:
-        rate = self.value("rate_hz") / self.spec.samplerate
-        self._lfo.set(rate, self.value("stereo_phase_deg") / 360.0, first=-self._chain.offset, stride=CONTROL_STEP)
-        self._lfo.advance(frames, rate)
+        first = -self._chain.offset  # the first step starts with the pending samples
+        set_lfo(self, self._lfo, frames, first=first, stride=CONTROL_STEP)
+        self._ramp_feedback(first, frames)
         self._chain.plan(frames)
+
+    def _ramp_feedback(self, first: int, frames: int) -> None:
+        """Each step's feedback: the value at the step's end (sample ``first + (j + 1) *
+        CONTROL_STEP`` of the block), moving linearly from the last block's value to this one's
+        across the block (in capture mode parameters move once per block: a jump would click)."""
+        start, end = self._feedback_end, self.value("feedback")
+        self._feedback_end = end
+        key = (start, end, first, frames) if start != end else end
+        if key != self._feedback_key:
+            self._feedback.set(np.interp(first + self._step_ends, (0, frames), (start, end))[:, None])
+            self._feedback_key = key
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         channels, frames = x.shape

@@ -3,7 +3,8 @@
 Per block: the host side of every effect (``before_block``: parameter ramps, coefficient
 designs, ring positions) writes its controls into one pinned buffer together with the input
 block; then one graph replay copies all of it to the device, runs every kernel of the chain
-and copies the output back to pinned memory (the copies are nodes of the graph). Changing a parameter never re-captures.
+and the output guard, and copies the output back to pinned memory (the copies are nodes of
+the graph). Changing a parameter never re-captures.
 A chain whose structure changes is a new ``GraphRunner`` (built off the audio thread).
 """
 from __future__ import annotations
@@ -31,58 +32,79 @@ def capture_problems(chain: Effect) -> list[str]:
 
 
 class GraphRunner:
-    """Runs ``chain`` on CUDA from one captured graph per block.
+    """Runs ``chain`` on CUDA from one captured graph per block, output guard included.
+
+    Blocks go in and come out interleaved ``(frames, channels)``, as PortAudio hands them
+    over. On the device, before the chain: to ``(channels, frames)``, NaN/Inf -> 0; after it:
+    clipped to ``+-ceiling`` and a flag telling whether every output sample was finite.
 
     Args:
         chain: the effect to run; prepared here with ``spec`` (``capture`` set).
         spec: a CUDA spec. Blocks of ``spec.blocksize`` frames replay the graph; shorter ones
             (the end of a file) run the same kernels eagerly.
+        ceiling: output limit, linear full scale.
     Raises:
         NotCapturable: naming every effect that cannot be captured and why.
     """
 
-    def __init__(self, chain: Effect, spec: ProcessSpec) -> None:
+    def __init__(self, chain: Effect, spec: ProcessSpec, ceiling: float = 1.0) -> None:
         if spec.device.type != "cuda":
             raise ValueError(f"a CUDA graph needs a CUDA device, got {spec.device}")
         problems = capture_problems(chain)
         if problems:
             raise NotCapturable("cannot capture the chain in a CUDA graph: " + "; ".join(problems))
         self.spec = spec = replace(spec, capture=True)
+        self.ceiling = ceiling
         # Its own stream: a runner being built (warm-up, capture) on another thread never
         # queues work in front of the one playing.
         self.stream = torch.cuda.Stream(spec.device)
         with torch.cuda.stream(self.stream):
             self.chain = chain.prepare(spec)
-            self.input = Control((spec.channels, spec.blocksize), spec.device)
+            self.input = Control((spec.blocksize, spec.channels), spec.device)
             self.bank = ControlBank(find_controls(chain) + [self.input], spec.device)
-            self.output = torch.zeros(spec.channels, spec.blocksize, pin_memory=True)
+            self._planar = torch.zeros(spec.channels, spec.blocksize, device=spec.device)
+            # Rows: the output frames, then one row holding the finite flag.
+            self._guarded = torch.zeros(spec.blocksize + 1, spec.channels, device=spec.device)
+            self.output = torch.zeros(spec.blocksize + 1, spec.channels, pin_memory=True)
+            self._output = self.output.numpy()
             for _ in range(WARM_UP_BLOCKS):
                 self._eager(spec.blocksize)
             self.chain.reset()
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph, stream=self.stream, capture_error_mode="thread_local"):
                 self.bank.upload()  # the copy in, the kernels and the copy out: one replay
-                self.output.copy_(self.chain.run_block(self.input.tensor), non_blocking=True)
+                self._kernels(spec.blocksize)
         self.stream.synchronize()
+
+    def _kernels(self, frames: int) -> None:
+        """The device side of a block of ``frames``, from the uploaded input to ``output``."""
+        x = self._planar[:, :frames]
+        torch.nan_to_num_(x.copy_(self.input.tensor[:frames].t()), nan=0.0, posinf=0.0, neginf=0.0)
+        y = self.chain.run_block(x)
+        guarded = self._guarded[: frames + 1]
+        torch.clamp(y.t(), -self.ceiling, self.ceiling, out=guarded[:frames])
+        guarded[frames].copy_(torch.isfinite(y).all())
+        self.output[: frames + 1].copy_(guarded, non_blocking=True)
 
     def _eager(self, frames: int) -> None:
         self.chain.before_block(frames)
         self.bank.upload()
-        self.output[:, :frames].copy_(self.chain.run_block(self.input.tensor[:, :frames]), non_blocking=True)
+        self._kernels(frames)
 
     @property
     def inputs(self) -> np.ndarray:
-        """Where the next block's input goes: ``(channels, blocksize)`` float32 numpy view of
-        pinned memory (write ``[:, :frames]``, then ``run(frames)``)."""
+        """Where the next block's input goes: ``(blocksize, channels)`` float32 numpy view of
+        pinned memory (write ``[:frames]``, then ``run(frames)``)."""
         return self.input.values
 
-    def run(self, frames: int) -> torch.Tensor:
-        """Process the ``frames`` written to ``inputs``; returns the output, ``(channels,
-        frames)`` in pinned host memory, valid until the next call.
+    def run(self, frames: int) -> tuple[np.ndarray, bool]:
+        """Process the ``frames`` written to ``inputs``. Returns the guarded output
+        ``(frames, channels)`` (a view of pinned memory, valid until the next call) and
+        whether the chain's output was finite (if not, play silence and ``reset``).
 
         A full block is one graph replay: the copy of the controls and the input to the device,
-        every kernel of the chain, the copy back. A shorter block (the end of a file) runs the
-        same kernels eagerly.
+        every kernel of the chain and the guard, the copy back. A shorter block (the end of a
+        file) runs the same kernels eagerly.
         """
         with torch.cuda.stream(self.stream):
             if frames == self.spec.blocksize:
@@ -91,7 +113,7 @@ class GraphRunner:
             else:
                 self._eager(frames)
         self.stream.synchronize()
-        return self.output[:, :frames]
+        return self._output[:frames], bool(self._output[frames, 0])
 
     def reset(self) -> None:
         """Clear the chain's state (filters, delay lines); the graph stays."""

@@ -94,7 +94,7 @@ class AllpassChain:
         self._one_minus_a2 = torch.empty(batch, 1, 1, **kw)
         self._factor = torch.empty(batch, states + 1, states + 1, **kw)
         self._one = torch.zeros(batch, states + 1, states + 1, **kw)
-        self._feedback_row = self._one[:, stages]
+        self._feedback_row = self._one.view(channels, steps, states + 1, states + 1)[:, :, stages]
         self._levels = []
         small = self._one
         for size in (1 << i for i in range(step.bit_length() - 1)):
@@ -161,7 +161,8 @@ class AllpassChain:
         self._planned = (first, frames)
 
     def _build(self, a: torch.Tensor, feedback: torch.Tensor | float) -> None:
-        """``M_step`` for each coefficient of ``a`` ``(channels * max_steps, 1, 1)``."""
+        """``M_step`` for each coefficient of ``a`` ``(channels * max_steps, 1, 1)`` and
+        ``feedback`` (a float, or a tensor of 1 or ``(max_steps, 1)`` elements)."""
         torch.pow(a, self._exponent, out=self._one)
         t = torch.mul(a, a, out=self._one_minus_a2).neg_().add_(1.0)
         self._one.mul_(torch.mul(self._varying, t, out=self._factor).add_(self._fixed))
@@ -177,7 +178,7 @@ class AllpassChain:
 
         ``a``: ``(channels, max_steps)`` coefficients of consecutive steps, the first for the
         step holding the pending samples (or starting with this block when none are).
-        ``feedback``: a float or a 1-element tensor.
+        ``feedback``: a float, a 1-element tensor, or ``(max_steps, 1)``: per step, like ``a``.
         """
         self._build(a.view(-1, 1, 1), feedback)
         self._load(x)

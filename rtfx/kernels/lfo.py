@@ -4,7 +4,9 @@ The phase (in cycles) is kept on the host as a Python float64 and advanced by
 ``rate / samplerate`` per sample, so any block partition gives the same values. The host
 writes each row's starting phase and the phase step into ``Control``s (``set``); the kernels
 (``render``) read them there, so a CUDA graph replays them with the values of every block. Each channel is offset by
-``stereo_cycles`` and each voice by ``1 / voices`` of a cycle. Values are unipolar, in [0, 1],
+``stereo_cycles`` and each voice by ``1 / voices`` of a cycle; the channel offset can glide
+linearly across a block to its new value (capture mode, where parameters move once per block:
+a jump would step every modulated delay). Values are unipolar, in [0, 1],
 and both shapes start at 0 (phase 0) and peak at phase 1/2::
 
     sine:      u = sin^2(pi phase)              = (1 - cos(2 pi phase)) / 2
@@ -53,30 +55,43 @@ class Lfo:
         self._channel = np.arange(channels, dtype=np.float64).reshape(channels, 1, 1)
         # sine works on pi * phase, triangle on phase (one multiplication less per block)
         self._scale = math.pi if shape == "sine" else 1.0
-        self._offsets = np.empty((channels, voices, 1))  # scaled, for ``_stereo``
-        self._stereo = None
+        self._offsets = np.empty((channels, voices, 1))  # scaled, for ``_offset_cycles``
+        self._offset_cycles = None
         self._start = Control((channels, voices, 1), device, dtype)  # scaled phase of each row's first point
-        self._step = Control(1, device, dtype)  # scaled phase step from one point to the next
+        self._step = Control((channels, 1, 1), device, dtype)  # scaled phase step from one point to the next
+        self._step_key = None  # (cycles per point, glide per point) ``_step`` holds
         self._values = torch.empty(channels * voices * max_frames, **kw)
         self._views: dict[int, tuple] = {}  # (values, steps) by point count, made on first use
-        self.phase = 0.0
+        self.reset()
 
     def reset(self) -> None:
         self.phase = 0.0
+        self._stereo = None  # the last ``set``'s channel offset (None: nothing to glide from)
 
-    def set(self, cycles_per_sample: float, stereo_cycles: float, first: int = 0, stride: int = 1) -> None:
+    def set(self, cycles_per_sample: float, stereo_cycles: float, first: int = 0, stride: int = 1,
+            glide: int = 0) -> None:
         """The next ``render`` gives the values at samples ``first + j * stride`` from the
-        current phase, each channel ``stereo_cycles`` after the one before. Host side."""
-        if stereo_cycles != self._stereo:
-            np.add(self._voice, self._channel * stereo_cycles, out=self._offsets)
+        current phase, each channel ``stereo_cycles`` after the one before. With ``glide`` > 0
+        the offset moves linearly from the last ``set``'s, reaching ``stereo_cycles`` at sample
+        ``glide - 1`` (per sample: the whole block is ``glide`` frames). Host side."""
+        slope = 0.0  # cycles per sample by which the offset moves
+        if glide and self._stereo is not None:
+            slope = (stereo_cycles - self._stereo) / glide
+        self._stereo = stereo_cycles
+        offset = stereo_cycles + slope * (first + 1 - glide) if slope else stereo_cycles
+        if offset != self._offset_cycles:
+            np.add(self._voice, self._channel * offset, out=self._offsets)
             self._offsets *= self._scale
-            self._stereo = stereo_cycles
+            self._offset_cycles = offset
         start = self.phase + cycles_per_sample * first + (0.5 if self.shape == "triangle" else 0.0)
         np.add(self._offsets, start * self._scale, out=self._start.values, casting="same_kind")
         self._start.commit()
-        step = cycles_per_sample * stride * self._scale
-        if step != self._step.values[0]:
-            self._step.set(step)
+        key = (cycles_per_sample * stride, slope * stride)
+        if key != self._step_key:
+            np.multiply(self._channel, key[1] * self._scale, out=self._step.values, casting="same_kind")
+            self._step.values += key[0] * self._scale
+            self._step.commit()
+            self._step_key = key
 
     def render(self, points: int) -> torch.Tensor:
         """The values ``set`` asked for, ``(channels, voices, points)``: a view into an internal
