@@ -95,6 +95,7 @@ class Effect:
     def __init__(self, **values: float) -> None:
         mix = MIX if self.mix_default == MIX.default else replace(MIX, default=self.mix_default)
         self._smoothed = {p.name: Smoothed(p) for p in self.params + (mix,)}
+        self._moving = True  # a parameter may be off its target (False: all settled)
         self._wet = Smoothed(mix)  # the mix actually applied: ramps to 0 when bypassed
         self.bypass = False  # written by any thread, read by the audio thread once per block
         self.spec: ProcessSpec | None = None
@@ -109,6 +110,7 @@ class Effect:
             known = ", ".join(self._smoothed)
             raise ValueError(f"{self.type_name}: unknown parameter {name!r} (known: {known})")
         smoothed.target = smoothed.param.check(value, self.type_name or type(self).__name__)
+        self._moving = True  # after the store: the audio thread then sees the new target
 
     def get(self, name: str) -> float:
         """The parameter's target value (what was last set)."""
@@ -134,7 +136,6 @@ class Effect:
             smoothed.set_rate(spec.samplerate)
         self._snap()
         self._wet_ramp = LinearRamp(spec.blocksize, spec.device)
-        self._wet_span = (self._wet.current, self._wet.current)
         self._mixed = torch.empty(spec.channels, spec.blocksize, device=spec.device, dtype=spec.dtype)
         self._stepped = torch.empty_like(self._mixed)
         self._prepare(spec)
@@ -155,6 +156,7 @@ class Effect:
             smoothed.snap()
         self._wet.target = 0.0 if self.bypass else self.get("mix")
         self._wet.snap()
+        self._wet_span = None  # (start, end) of the wet amount in the last block: none yet
 
     def process(self, x: torch.Tensor) -> torch.Tensor:
         """Process one block ``(channels, frames)``; state carries to the next call.
@@ -192,12 +194,14 @@ class Effect:
 
     def _advance_wet(self, frames: int) -> None:
         """Move the applied wet amount across the next block (to 0 while bypassed)."""
-        start = self._wet.current
-        self._wet.target = 0.0 if self.bypass else self.get("mix")
-        self._wet.advance(frames)
-        self._wet_span = (start, self._wet.current)
-        if self.spec.capture or start != self._wet.current or start not in (0.0, 1.0):
-            self._wet_ramp.set(start, self._wet.current, frames)
+        wet, start = self._wet, self._wet.current
+        wet.target = 0.0 if self.bypass else self._smoothed["mix"].target
+        if start == wet.target and wet.settled and self._wet_span == (start, start):
+            return  # steady: the ramp control already holds this value
+        wet.advance(frames)
+        self._wet_span = (start, wet.current)
+        if self.spec.capture or start != wet.current or start not in (0.0, 1.0):
+            self._wet_ramp.set(start, wet.current, frames)
 
     def run_block(self, x: torch.Tensor) -> torch.Tensor:
         """The kernels of one block ``(channels, frames)`` set up by ``before_block``."""
@@ -218,6 +222,9 @@ class Effect:
     @property
     def ramping(self) -> bool:
         """True while a parameter other than ``mix`` moves towards its target."""
+        return self._moving and self._unsettled()
+
+    def _unsettled(self) -> bool:
         return not all(s.settled for name, s in self._smoothed.items() if name != "mix")
 
     def advance(self, frames: int) -> None:
@@ -228,14 +235,19 @@ class Effect:
         value at the end of each step in ``ramp_values`` (else None), for ``_control``.
         """
         self.ramp_values = None
-        if self.spec.capture and self.capture_ramp_step and self.ramping:
+        if not self._moving:  # every parameter sits at its target
+            return
+        self._moving = False  # before the checks: a target set meanwhile sets it again
+        if self.spec.capture and self.capture_ramp_step and self._unsettled():
             self.ramp_values = self.step_values(frames, self.capture_ramp_step)
+            self._moving = True
             self._update()
             return
         moved = False
         for name, smoothed in self._smoothed.items():
             if name != "mix" and smoothed.advance(frames):
                 moved = True
+                self._moving = self._moving or not smoothed.settled
         if moved:
             self._update()
 
