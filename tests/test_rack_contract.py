@@ -126,7 +126,7 @@ def test_parameter_sweeps_are_click_free(type_name, param_name, capture):
     xt = torch.from_numpy(x.astype(np.float32))
     out = []
     for i, start in enumerate(range(0, x.shape[-1], block)):
-        step, phase = divmod(i - 10, hold)  # the first target after 10 blocks
+        step, phase = divmod(i - 10 * BLOCK // block, hold)  # the first target after 53 ms
         if 0 <= step < len(targets) and phase == 0:
             effect.set(param_name, targets[step])
         out.append(effect.process(xt[:, start : start + block]).double().numpy().copy())

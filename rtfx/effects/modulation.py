@@ -14,7 +14,8 @@ computed in sub-blocks no longer than its shortest delay (in capture mode, alway
 shortest that ``delay_ms``'s range allows, so that every block runs the same kernels).
 ``delay_ms`` and ``depth_ms`` move linearly per sample between the values of consecutive
 steps (blocks, in capture mode), so a change bends the pitch a little instead of jumping the
-read position. The host writes where each ramp starts and its slope into ``Control``s.
+read position; so does, in capture mode, each channel's LFO phase offset (``set_lfo``). The
+host writes where each ramp starts and its slope into ``Control``s.
 """
 from __future__ import annotations
 

@@ -3,7 +3,9 @@ signal (mix 0.5 by default) so that the all-passes' phase turns into moving notc
 
 The break frequency sweeps exponentially, ``fc = low_hz * (high_hz / low_hz) ** u(t)``, and
 is updated every ``CONTROL_STEP`` samples at multiples of ``CONTROL_STEP`` in absolute sample
-time (``rtfx.kernels.allpass`` runs each step as one matrix). Each stage's coefficient is
+time (``rtfx.kernels.allpass`` runs each step as one matrix; in capture mode, where parameters
+move once per block, it runs half steps, the feedback ramping across the block from one to the
+next). Each stage's coefficient is
 ``a = (tan(pi fc / fs) - 1) / (tan(pi fc / fs) + 1) = tan(pi fc / fs - pi / 4)``.
 With ``N`` stages, no feedback and mix 0.5, the notches are where the chain's phase is an odd
 multiple of 180 degrees: ``tan(pi f / fs) = tan(pi fc / fs) * tan((2m + 1) pi / (2N))``.
@@ -70,9 +72,9 @@ class Phaser(Effect):
         # fc = low * exp(u * log(high / low)); pi fc / fs = exp(u * _log_ratio) * _pi_low
         self._log_ratio, self._pi_low = Control(1, spec.device), Control(1, spec.device)
         self._feedback = Control((steps, 1), spec.device)  # per chain step
-        self._step_ends = step * np.arange(1, steps + 1)
-        self._feedback_key = None  # what ``_feedback`` holds (see ``_ramp_feedback``)
-        if spec.capture:  # each chain step's control step, and its coefficients
+        self._feedback_key = None  # the one value ``_feedback`` holds (None: a ramp)
+        if spec.capture:  # where each chain step ends, its control step and its coefficients
+            self._step_ends = CAPTURE_STEP * np.arange(1, steps + 1)
             self._control_steps = Control(steps, spec.device, torch.long)
             self._steps_key = None
             self._chain_a = torch.empty(spec.channels, steps, **f32)
@@ -112,15 +114,18 @@ class Phaser(Effect):
             self._steps_key = since
 
     def _ramp_feedback(self, first: int, frames: int) -> None:
-        """Each chain step's feedback: the value at the step's end (sample ``first + (j + 1) *
-        step`` of the block), moving linearly from the last block's value to this one's across
-        the block (in capture mode parameters move once per block: a jump would click)."""
+        """Each chain step's feedback. Normal mode: the current value (a ramp runs in short
+        blocks, each with its own). Capture mode, where parameters move once per block (a jump
+        would click): the value at the step's end (sample ``first + (j + 1) * CAPTURE_STEP`` of
+        the block), moving linearly from the last block's value to this one's across the block."""
         start, end = self._feedback_end, self.value("feedback")
         self._feedback_end = end
-        key = (start, end, first, frames) if start != end else end
-        if key != self._feedback_key:
+        if start != end and self.spec.capture:
             self._feedback.set(np.interp(first + self._step_ends, (0, frames), (start, end))[:, None])
-            self._feedback_key = key
+            self._feedback_key = None
+        elif end != self._feedback_key:
+            self._feedback.set(end)
+            self._feedback_key = end
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         channels, frames = x.shape

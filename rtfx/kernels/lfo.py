@@ -3,10 +3,10 @@
 The phase (in cycles) is kept on the host as a Python float64 and advanced by
 ``rate / samplerate`` per sample, so any block partition gives the same values. The host
 writes each row's starting phase and the phase step into ``Control``s (``set``); the kernels
-(``render``) read them there, so a CUDA graph replays them with the values of every block. Each channel is offset by
-``stereo_cycles`` and each voice by ``1 / voices`` of a cycle; the channel offset can glide
-linearly across a block to its new value (capture mode, where parameters move once per block:
-a jump would step every modulated delay). Values are unipolar, in [0, 1],
+(``render``) read them there, so a CUDA graph replays them with the values of every block.
+Each channel is offset by ``stereo_cycles`` and each voice by ``1 / voices`` of a cycle; a new
+channel offset can glide to its value linearly across a block (capture mode, where parameters
+move once per block: a jump would step every modulated delay). Values are unipolar, in [0, 1],
 and both shapes start at 0 (phase 0) and peak at phase 1/2::
 
     sine:      u = sin^2(pi phase)              = (1 - cos(2 pi phase)) / 2
@@ -72,13 +72,13 @@ class Lfo:
             glide: int = 0) -> None:
         """The next ``render`` gives the values at samples ``first + j * stride`` from the
         current phase, each channel ``stereo_cycles`` after the one before. With ``glide`` > 0
-        the offset moves linearly from the last ``set``'s, reaching ``stereo_cycles`` at sample
-        ``glide - 1`` (per sample: the whole block is ``glide`` frames). Host side."""
+        (the block's frames) that offset moves linearly per sample from the last ``set``'s
+        (at sample -1) to ``stereo_cycles`` (at sample ``glide - 1``). Host side."""
         slope = 0.0  # cycles per sample by which the offset moves
         if glide and self._stereo is not None:
             slope = (stereo_cycles - self._stereo) / glide
         self._stereo = stereo_cycles
-        offset = stereo_cycles + slope * (first + 1 - glide) if slope else stereo_cycles
+        offset = stereo_cycles + slope * (first + 1 - glide)  # at sample ``first``
         if offset != self._offset_cycles:
             np.add(self._voice, self._channel * offset, out=self._offsets)
             self._offsets *= self._scale
