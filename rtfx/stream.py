@@ -90,7 +90,7 @@ class BlockProcessor:
             for _ in range(blocks):
                 self.process(silence, silence.copy())
         self.reset()
-        self.blocks = 0
+        self.blocks = self.faults = 0
 
     def process(self, indata: np.ndarray, outdata: np.ndarray) -> None:
         """Process ``indata`` ``(frames, channels)`` float32 into ``outdata`` (same shape)."""

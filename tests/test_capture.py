@@ -22,7 +22,7 @@ from rtfx.graph.trace import first_difference, trace_block
 from rtfx.preset import load_preset
 from rtfx.stream import BlockProcessor
 
-from conftest import CUDA, rel_err
+from conftest import CUDA, DEVICES, rel_err
 
 PRESETS = Path(__file__).resolve().parents[1] / "assets" / "presets"
 
@@ -195,13 +195,13 @@ class Explodes(Effect):
         return x / 0.0
 
 
-@pytest.mark.cuda
-@CUDA
-def test_the_output_guard_runs_inside_the_graph():
-    """NaN/Inf in: treated as 0; too loud: clipped; non-finite out: silence and a fault."""
-    spec = ProcessSpec(RATE, BLOCK, 2, "cuda")
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_output_guard_on_every_path(device):
+    """NaN/Inf in: treated as 0; too loud: clipped; non-finite out: silence and a fault (on
+    CUDA inside the graph)."""
+    spec = ProcessSpec(RATE, BLOCK, 2, device)
     loud = BlockProcessor(EFFECTS["gain"](gain_db=20.0), spec)
-    assert loud.path == "cuda graph"
+    assert loud.path == ("cpu" if device == "cpu" else "cuda graph")
     x = np.full((BLOCK, 2), 0.5, np.float32)
     x[3, 0], x[5, 1] = np.nan, np.inf
     out = np.empty_like(x)
