@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from .machine import machine_details, machine_name
+from .machine import machine_details, write_results
 from .rack import PRESET_DIR, RATE, signal
 from .timing import stats_us
 
@@ -140,12 +138,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         ap.error("no CUDA device is available: the GPU live path needs one")
-    out = Path(args.out) if args.out else Path(__file__).resolve().parent / "results" / machine_name(["cuda"])
-    out.mkdir(parents=True, exist_ok=True)
     doc = run(args.blocks, args.warmup, args.cpu_blocks)
-    (out / "gpu_live.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (out / "gpu_live.md").write_text(markdown(doc))
-    print(f"wrote {out / 'gpu_live.md'}", file=sys.stderr)
+    write_results(args.out, ["cuda"], "gpu_live", doc, markdown(doc))
     return 0
 
 

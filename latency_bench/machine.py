@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
+import json
 import os
 import platform
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +123,12 @@ def machine_details() -> dict:
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),
     }
+
+
+def write_results(out: str | None, dsp_devices: list[str], stem: str, doc: dict, markdown: str) -> None:
+    """``<stem>.json`` and ``<stem>.md`` into ``out`` (default ``results/<machine>/``)."""
+    folder = Path(out) if out else Path(__file__).resolve().parent / "results" / machine_name(dsp_devices)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (folder / f"{stem}.md").write_text(markdown)
+    print(f"wrote {folder / (stem + '.md')}", file=sys.stderr)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .machine import machine_details, machine_name
+from .machine import machine_details, write_results
 from .timing import stats_us
 
 RATE = 48000
@@ -112,12 +111,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.dsp == "cuda" and not torch.cuda.is_available():
         ap.error("--dsp cuda: no CUDA device is available")
-    out = Path(args.out) if args.out else Path(__file__).resolve().parent / "results" / machine_name([args.dsp])
-    out.mkdir(parents=True, exist_ok=True)
     doc = run(args.dsp, args.blocks, args.warmup)
-    (out / "rack.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (out / "rack.md").write_text(markdown(doc))
-    print(f"wrote {out / 'rack.md'}", file=sys.stderr)
+    write_results(args.out, [args.dsp], "rack", doc, markdown(doc))
     return 0
 
 

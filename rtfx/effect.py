@@ -32,6 +32,7 @@ from .kernels.fixed_delay import FixedDelay
 from .params import Param, Smoothed
 from .spec import ProcessSpec
 
+
 def step_lengths(frames: int, step: int) -> list[int]:
     """Lengths of the ramp steps that cover ``frames``: ``step`` each, the last one shorter."""
     return [min(step, frames - start) for start in range(0, frames, step)]

@@ -8,7 +8,7 @@ import torch
 
 from rtfx import ProcessSpec
 from rtfx.effects.reverb import IR_DIR, ConvolutionReverb, FDNReverb
-from rtfx.kernels.fdn import PreDelay
+from rtfx.kernels.predelay import PreDelay
 
 from conftest import DEVICES, allocations, rel_err, stream
 

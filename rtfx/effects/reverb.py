@@ -11,7 +11,8 @@ import torch
 
 from ..design import biquad_sections
 from ..effect import Effect
-from ..kernels.fdn import FeedbackDelayNetwork, PreDelay, hadamard, primes_near
+from ..kernels.fdn import FeedbackDelayNetwork, hadamard, primes_near
+from ..kernels.predelay import PreDelay
 from ..kernels.iir import SosFilter
 from ..params import Param
 from ..spec import ProcessSpec

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .statespace import block_matrix
+
 MAX_CONDITION = 1e8
 
 
@@ -64,8 +66,6 @@ def balancing_transform(sos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Returns two ``(2N, 2N)`` float64 arrays; ``z = s @ T`` maps DF2T states to the basis.
     """
-    from .iir import block_matrix
-
     states = 2 * sos.shape[0]
     transform = np.zeros((states, states))
     for index, section in enumerate(sos):
