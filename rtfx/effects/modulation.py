@@ -106,7 +106,7 @@ class ModulatedDelay(Effect):
         self._ramp_start = Control((2, 1), spec.device, torch.float64)
         self._ramp_slope = Control((2, 1), spec.device, torch.float64)
         self._ramps = torch.empty(2, block, **f64)
-        self._feedback_ramp = LinearRamp(block, spec.device)
+        self._feedback_ramp = LinearRamp(block, spec.device) if self.feedback_loop else None
         self._positions = torch.empty(channels * self.voices * block, **f64)
         self._out = torch.empty(channels, block, **f32)
         self._loop_in = torch.empty(channels * block, **f32)  # viewed (channels, L): contiguous
