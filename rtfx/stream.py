@@ -106,14 +106,14 @@ class BlockProcessor:
             return
         x, out = self._in[:, :frames], self._out[:, :frames]
         np.copyto(x, indata.T)
-        if not math.isfinite(x.sum()):  # one reduction per block; the repair only when needed
+        if not math.isfinite(x.sum(dtype=np.float64)):  # one reduction per block; the repair only when needed
             np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         if self._device_in is not self._host_in:  # eager GPU: one pinned copy each way
             y = self.chain.process(self._device_in[:, :frames].copy_(self._host_in[:, :frames], non_blocking=True)).cpu()
         else:
             y = self.chain.process(self._host_in[:, :frames])
         y = y.numpy()
-        if not math.isfinite(y.sum()) and not np.isfinite(y).all():
+        if not math.isfinite(y.sum(dtype=np.float64)):
             self._fault(outdata)
             return
         np.minimum(y, self.ceiling, out=out)  # the output clip, into our own buffer
