@@ -17,48 +17,53 @@ from __future__ import annotations
 
 import numpy as np
 
-from .statespace import block_matrix
+from .ramp import one_sample
 
 MAX_CONDITION = 1e8
 
 
 def _gramian(a: np.ndarray, bb: np.ndarray) -> np.ndarray:
-    """``sum_k a^k bb a^kT`` for a stable ``a``, by doubling."""
+    """``sum_k a^k bb a^kT`` for stable ``a``, by doubling; stacks ``(N, 2, 2)`` at once."""
     total, power = bb.copy(), a.copy()
-    for _ in range(64):
-        step = power @ total @ power.T
-        total = total + step
-        if np.max(np.abs(step)) <= 1e-17 * np.max(np.abs(total)):
+    for _ in range(16):  # 4 doublings a round, convergence checked after each round
+        for _ in range(4):
+            step = power @ total @ power.swapaxes(-1, -2)
+            total = total + step
+            power = power @ power
+        if np.all(np.abs(step).max(axis=(-1, -2)) <= 1e-17 * np.abs(total).max(axis=(-1, -2))):
             break
-        power = power @ power
     return total
 
 
 def _root(gramian: np.ndarray) -> np.ndarray:
-    """``L`` with ``L L^T = gramian`` (eigen-decomposition; tiny eigenvalues clipped)."""
-    values, vectors = np.linalg.eigh((gramian + gramian.T) / 2)
-    values = np.maximum(values, 1e-14 * max(values.max(), 1e-300))
-    return vectors * np.sqrt(values)
+    """``L`` with ``L L^T = gramian`` per matrix of the stack (eigen-decomposition; tiny
+    eigenvalues clipped)."""
+    values, vectors = np.linalg.eigh((gramian + gramian.swapaxes(-1, -2)) / 2)
+    values = np.maximum(values, 1e-14 * np.maximum(values.max(axis=-1, keepdims=True), 1e-300))
+    return vectors * np.sqrt(values)[..., None, :]
 
 
-def _balance_section(one_sample: np.ndarray) -> np.ndarray:
-    """Row-vector basis change ``T`` (2x2) balancing one section's one-sample operator."""
-    a = one_sample[:2, :2].T  # column form: s' = a s + b x, y = c s + d x
-    b = one_sample[2:, :2].T
-    c = one_sample[:2, 2:].T
-    lp = _root(_gramian(a, b @ b.T))
-    lq = _root(_gramian(a.T, c.T @ c))
-    u, sigma, _ = np.linalg.svd(lq.T @ lp)
-    if not sigma.max() > 0:  # no state reaches the output (a plain gain): keep DF2T
-        return np.eye(2)
-    sigma = np.maximum(sigma, 1e-12 * sigma.max())
-    transform = ((u / np.sqrt(sigma)).T @ lq.T).T  # z = s @ T: the balanced coordinates
+def _balance_sections(one_sample: np.ndarray) -> np.ndarray:
+    """Row-vector basis changes ``T`` ``(N, 2, 2)`` balancing each section's one-sample
+    operator ``(N, 3, 3)``."""
+    a = one_sample[:, :2, :2].swapaxes(-1, -2)  # column form: s' = a s + b x, y = c s + d x
+    b = one_sample[:, 2:, :2].swapaxes(-1, -2)
+    c = one_sample[:, :2, 2:].swapaxes(-1, -2)
+    lp = _root(_gramian(a, b @ b.swapaxes(-1, -2)))
+    lq = _root(_gramian(a.swapaxes(-1, -2), c.swapaxes(-1, -2) @ c))
+    u, sigma, _ = np.linalg.svd(lq.swapaxes(-1, -2) @ lp)
+    reaches = sigma.max(axis=-1) > 0  # else no state reaches the output (a plain gain)
+    sigma = np.maximum(sigma, 1e-12 * np.where(reaches, sigma.max(axis=-1), 1.0)[:, None])
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        transform = (lq @ (u / np.sqrt(sigma)[:, None, :]))  # z = s @ T: the balanced coordinates
     # A section that is (nearly) a plain gain, like a 0 dB peaking EQ, has Hankel singular
     # values near zero: its balanced basis is well conditioned but scaled by up to 1e78.
-    scale = np.max(np.abs(transform)) if np.all(np.isfinite(transform)) else np.inf
-    if scale > MAX_CONDITION or scale * MAX_CONDITION < 1 or np.linalg.cond(transform) > MAX_CONDITION:
-        return np.eye(2)
-    return transform
+    # Those, and any ill-conditioned one, keep DF2T.
+    finite = np.all(np.isfinite(transform), axis=(-1, -2))
+    scale = np.where(finite, np.max(np.abs(np.where(finite[:, None, None], transform, 0.0)), axis=(-1, -2)), np.inf)
+    usable = reaches & finite & (scale <= MAX_CONDITION) & (scale * MAX_CONDITION >= 1)
+    usable[usable] &= np.linalg.cond(transform[usable]) <= MAX_CONDITION
+    return np.where(usable[:, None, None], transform, np.eye(2))
 
 
 def balancing_transform(sos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,8 +71,11 @@ def balancing_transform(sos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Returns two ``(2N, 2N)`` float64 arrays; ``z = s @ T`` maps DF2T states to the basis.
     """
+    blocks = _balance_sections(one_sample(sos[:, None, :]))
+    inverses = np.linalg.inv(blocks)
     states = 2 * sos.shape[0]
-    transform = np.zeros((states, states))
-    for index, section in enumerate(sos):
-        transform[2 * index : 2 * index + 2, 2 * index : 2 * index + 2] = _balance_section(block_matrix(section[None], 1))
-    return transform, np.linalg.inv(transform)
+    transform, inverse = np.zeros((states, states)), np.zeros((states, states))
+    for index in range(sos.shape[0]):
+        transform[2 * index : 2 * index + 2, 2 * index : 2 * index + 2] = blocks[index]
+        inverse[2 * index : 2 * index + 2, 2 * index : 2 * index + 2] = inverses[index]
+    return transform, inverse
