@@ -41,6 +41,8 @@ class SosEffect(Effect):
         self._applied = self.sections
 
     def _update(self) -> None:
+        if self.ramp_values is not None:  # a capture-mode ramp: ``_control`` designs the steps
+            return
         sections = self.design()
         if not np.array_equal(sections, self.sections):  # unchanged: keep the built matrices
             self.sections = sections
