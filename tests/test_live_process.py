@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import soundfile
 
 import rtfx
@@ -54,6 +55,9 @@ def test_engine_process_streams_takes_commands_and_publishes_meters(jack, tmp_pa
     swap = rtfx.Chain(rtfx.Biquad("lowpass", freq_hz=3000), rtfx.Gain(gain_db=-3)).to_preset()
     engine.replace_chain({"chain": [{"type": "biquad", "kind": "lowpass", "q": -1}]})  # refused, chain kept
     engine.replace_chain(swap)
+    engine.switch_dsp("cpu")  # the same device: a shadowed copy, crossfaded in
+    if not torch.cuda.is_available():
+        engine.switch_dsp("cuda")  # refused with the reason, the chain keeps playing
     before = engine.meters()["blocks"]
     busy(0.5)  # the client is stuck: the engine goes on
     during = engine.meters()
@@ -62,8 +66,11 @@ def test_engine_process_streams_takes_commands_and_publishes_meters(jack, tmp_pa
     while engine.meters()["alive"] and time.monotonic() < deadline:
         time.sleep(0.1)  # the engine stops by itself once the file has played
     report = engine.stop()
-    errors = [payload for kind, payload in engine.messages() if kind == "error"]
+    messages = engine.messages()
+    errors = [payload for kind, payload in messages if kind == "error"]
     assert report is not None and report["faults"] == 0
+    assert ("dsp", "cpu") in messages
+    assert torch.cuda.is_available() or any(e.startswith("dsp: ") and "no CUDA GPU" in e for e in errors)
     assert any("unknown parameter 'no_such_parameter'" in e for e in errors)
     assert any("chain: stage 0 (biquad): q = -1 is outside" in e for e in errors)
     recorded = soundfile.info(tmp_path / "out.wav")
