@@ -125,7 +125,9 @@ class LatencyPanel(QWidget):
         for device in ("cpu", "cuda"):
             result = results.get(device)
             if isinstance(result, dict):
-                lines.append(f"<b>{device.upper()}</b>: p50 {result['p50_us']:.0f} µs · p99 {result['p99_us']:.0f} µs · "
+                path = result.get("path", device)
+                name = device.upper() + (f" ({path[len(device) + 1:]})" if path != device else "")
+                lines.append(f"<b>{name}</b>: p50 {result['p50_us']:.0f} µs · p99 {result['p99_us']:.0f} µs · "
                              f"max {result['max_us']:.0f} µs · load {result['load_p99']:.0%}")
             else:
                 lines.append(f"<b>{device.upper()}</b>: {result}")

@@ -16,7 +16,8 @@ import numpy as np
 def measure_chain(preset: dict, samplerate: int, blocksize: int, channels: int, device: str,
                   seconds: float = 1.0) -> dict:
     """Per-block time (us) of ``preset`` on ``device``, back to back on noise: p50/p99/max,
-    the deadline and the load at p99 (CPU: thread CPU time; CUDA: wall time). Raises
+    the deadline and the load at p99 (CPU: thread CPU time; CUDA: wall time), and how the
+    blocks ran (``BlockProcessor.path``: on CUDA one graph per block, or why not). Raises
     ``RuntimeError`` for a device that is missing."""
     import torch
 
@@ -40,7 +41,7 @@ def measure_chain(preset: dict, samplerate: int, blocksize: int, channels: int, 
             times[i] = (clock() - started) / 1e3
     deadline = blocksize / samplerate * 1e6
     p50, p99 = np.percentile(times, [50, 99])
-    return {"device": device, "p50_us": float(p50), "p99_us": float(p99), "max_us": float(times.max()),
+    return {"device": device, "path": processor.path, "p50_us": float(p50), "p99_us": float(p99), "max_us": float(times.max()),
             "deadline_us": deadline, "load_p99": float(p99 / deadline), "blocks": blocks}
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PyQt6")
@@ -366,3 +367,16 @@ def test_a_lost_device_is_reported_and_the_window_lives_on(qtbot, window):
     assert window.audio_bar.start.text() == "Start" and window.audio_bar.block.isEnabled()
     window.add_effect("gain")  # the window still works: edits go to the document
     assert window.document.stages[-1]["type"] == "gain" or window.document.stages[window.selected]["type"] == "gain"
+
+
+def test_the_cpu_versus_gpu_measurement_says_how_blocks_ran():
+    from gui.measure import measure_chain
+
+    preset = {"chain": [{"type": "gain", "gain_db": -6}]}
+    result = measure_chain(preset, 48000, 64, 2, "cpu", seconds=0.05)
+    assert result["path"] == "cpu" and 0 < result["p50_us"] <= result["max_us"]
+    if torch.cuda.is_available():
+        assert measure_chain(preset, 48000, 64, 2, "cuda", seconds=0.05)["path"] == "cuda graph"
+    else:
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            measure_chain(preset, 48000, 64, 2, "cuda")
