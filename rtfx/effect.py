@@ -76,9 +76,10 @@ class Effect:
     params: ClassVar[tuple[Param, ...]] = ()
     #: Why this effect's ``run_block`` cannot be captured in a CUDA graph ("" when it can).
     capture_problem: ClassVar[str] = ""
-    #: In capture mode parameters move once per block, unless this is set: then a ramping
-    #: block's values every this many frames are in ``ramp_values`` (see ``advance``).
-    capture_ramp_step: ClassVar[int] = 0
+    #: Parameters move once per block (per ``ramp_step`` sub-block outside capture mode),
+    #: unless this is set: then a ramping block's values every this many frames are in
+    #: ``ramp_values`` (see ``advance``), for ``_control`` to design finer steps.
+    ramp_values_step: ClassVar[int] = 0
     ramp_values: dict | None = None
 
     def __init_subclass__(cls, **kwargs) -> None:
@@ -86,8 +87,9 @@ class Effect:
         if cls.type_name and cls.type_name != "chain":
             REGISTRY[cls.type_name] = cls
     #: While a parameter ramps, blocks are processed in steps of this many frames, each with
-    #: coefficients updated.
-    ramp_step: ClassVar[int] = 16
+    #: coefficients updated (outside capture mode); 0: the effect ramps every parameter within
+    #: a block itself (per-sample gains, ``ramp_values``), no steps needed.
+    ramp_step: ClassVar[int] = 64
     #: Frames by which the wet signal lags the input (look-ahead, oversampling filters); a
     #: subclass sets it in ``__init__`` or ``_prepare``. The dry path is delayed to match, so mix and bypass
     #: stay aligned (a bypassed effect keeps its latency: toggling never jumps in time).
@@ -177,7 +179,7 @@ class Effect:
 
     def _process_ramp(self, x: torch.Tensor) -> torch.Tensor:
         """One block while a parameter ramps: steps of ``ramp_step`` frames, each ``_update``d."""
-        if x.shape[-1] > self.ramp_step:
+        if self.ramp_step and x.shape[-1] > self.ramp_step:
             return run_in_steps(self._process_step, x, self.ramp_step, self._stepped)
         return self._process_step(x)
 
@@ -231,16 +233,16 @@ class Effect:
     def advance(self, frames: int) -> None:
         """Move every parameter ``frames`` samples along its ramp; ``_update`` if one moved.
 
-        ``mix`` is not ramped here: ``_mix`` ramps the wet amount actually applied. In capture
-        mode an effect with a ``capture_ramp_step`` records, while it ramps, every parameter's
-        value at the end of each step in ``ramp_values`` (else None), for ``_control``.
+        ``mix`` is not ramped here: ``_mix`` ramps the wet amount actually applied. An effect
+        with a ``ramp_values_step`` records, while it ramps, every parameter's value at the end
+        of each step in ``ramp_values`` (else None), for ``_control``.
         """
         self.ramp_values = None
         if not self._moving:  # every parameter sits at its target
             return
         self._moving = False  # before the checks: a target set meanwhile sets it again
-        if self.spec.capture and self.capture_ramp_step and self._unsettled():
-            self.ramp_values = self.step_values(frames, self.capture_ramp_step)
+        if self.ramp_values_step and self._unsettled():
+            self.ramp_values = self.step_values(frames, self.ramp_values_step)
             self._moving = True
             self._update()
             return

@@ -30,6 +30,7 @@ class Convolution(Effect):
 
     type_name = "convolution"
     category = "cabinet"
+    ramp_step = 0  # the gain ramps per sample (and a reverb's cuts in ``ramp_values`` steps)
     example_args = {"taps": [0.5, 0.25, -0.125, 0.0625, -0.03125]}
     params = (Param("gain_db", "dB", -60.0, 24.0, 0.0, doc="output gain"),)
 

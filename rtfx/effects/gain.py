@@ -56,6 +56,7 @@ class Gain(Effect):
 
     type_name = "gain"
     category = "utility"
+    ramp_step = 0  # the gain ramps per sample within the block
     params = (Param("gain_db", "dB", -120.0, 48.0, 0.0, doc="gain"),)
 
     def _prepare(self, spec: ProcessSpec) -> None:

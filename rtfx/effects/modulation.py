@@ -53,11 +53,10 @@ def delay_ms_param(minimum: float, maximum: float, default: float) -> Param:
 
 def set_lfo(effect: Effect, lfo: Lfo, frames: int, first: int = 0, stride: int = 1) -> None:
     """Set ``effect``'s LFO for its next block of ``frames`` (from ``rate_hz`` and
-    ``stereo_phase_deg``) and advance its phase. In capture mode the stereo offset glides
-    across the block (parameters move once per block there: a jump would click)."""
+    ``stereo_phase_deg``) and advance its phase. The stereo offset glides across the block
+    (parameters move once per block or ``ramp_step`` sub-block: a jump would click)."""
     rate = effect.value("rate_hz") / effect.spec.samplerate
-    glide = frames if effect.spec.capture else 0
-    lfo.set(rate, effect.value("stereo_phase_deg") / 360.0, first, stride, glide)
+    lfo.set(rate, effect.value("stereo_phase_deg") / 360.0, first, stride, frames)
     lfo.advance(frames, rate)
 
 

@@ -42,6 +42,9 @@ class Phaser(Effect):
 
     type_name = "phaser"
     mix_default = 0.5
+    #: Outside capture mode a ramping block runs in steps of this many frames, each with one
+    #: feedback value (capture mode moves the feedback every ``CAPTURE_STEP`` frames instead).
+    ramp_step = 16
     category = "modulation"
     params = (
         rate_param(0.02, 10.0, 0.4),

@@ -165,7 +165,7 @@ class ConvolutionReverb(Convolution):
     def __init__(self, taps=None, file: str | Path | None = None, normalize: bool = True, **values: float) -> None:
         super().__init__(taps=taps, file=file, normalize=normalize, **values)
 
-    capture_ramp_step = 4  # the cuts' coefficients move every 4 frames in capture mode too
+    ramp_values_step = 4  # the cuts' coefficients move every 4 frames (``_control``)
 
     @property
     def tail_seconds(self) -> float:
@@ -193,6 +193,7 @@ class ConvolutionReverb(Convolution):
         super()._prepare(spec)
         self._cut = SosFilter(self.cuts(), spec.channels, spec.blocksize, spec.device)
         self._predelay = make_predelay(spec)
+        self._cut_steps = None  # a ramping block's cut designs, ``(S, 2, 6)`` (normal mode)
 
     def _update(self) -> None:
         self._predelay.set_delay(predelay_samples(self))
@@ -203,10 +204,19 @@ class ConvolutionReverb(Convolution):
     def _control(self, frames: int) -> None:
         super()._control(frames)
         self._predelay.before_block(frames)
-        if self.ramp_values is not None and self._cut.can_ramp_block(frames, self.capture_ramp_step):
-            self._cut.ramp_block(self.cut_steps(self.ramp_values), self.capture_ramp_step)
-        else:
-            self._cut.before_block(frames)
+        self._cut_steps = None
+        values = self.ramp_values
+        if values is not None and any(np.ptp(values[name]) > 0 for name in ("low_cut_hz", "high_cut_hz")):
+            # The cuts ramp in steps of ``ramp_values_step``.
+            steps, step = self.cut_steps(values), self.ramp_values_step
+            if not self.spec.capture:
+                self._cut_steps = steps  # filtered step by step in ``_process``
+                return
+            if self._cut.can_ramp_block(frames, step):
+                self._cut.ramp_block(steps, step)  # composed into the block's one matrix
+                return
+            self._cut.set_sos(steps[-1])  # a long capture block: the cuts move once
+        self._cut.before_block(frames)
 
     def _reset(self) -> None:
         super()._reset()
@@ -221,4 +231,6 @@ class ConvolutionReverb(Convolution):
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         wet = super()._process(self._predelay.run(x))
+        if self._cut_steps is not None:
+            return self._cut.process_ramp(wet, self._cut_steps, self.ramp_values_step)
         return self._cut.process(wet)

@@ -26,7 +26,7 @@ class SosEffect(Effect):
     #: 5 kHz in 30 ms is then as smooth as the same sweep done sample by sample (8: 1.2x the
     #: largest sample step, 16: 1.6x; see tests/test_effects.py).
     ramp_step = 4
-    capture_ramp_step = ramp_step
+    ramp_values_step = ramp_step  # used in capture mode (normal mode: ``_process_ramp``)
 
     def design_steps(self, values: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
@@ -51,12 +51,14 @@ class SosEffect(Effect):
         self._kernel.reset()
 
     def _control(self, frames: int) -> None:
-        if self.ramp_values is not None and self._kernel.can_ramp_block(frames, self.ramp_step):
-            # Capture mode: the steps go into the block's one matrix (smooth, no extra kernel).
+        if self.ramp_values is not None:  # capture mode, ramping
             steps = self.design_steps(self.ramp_values)
-            self._kernel.ramp_block(steps, self.ramp_step)
-            self.sections = self._applied = steps[-1]
-            return
+            self.sections = steps[-1]
+            if self._kernel.can_ramp_block(frames, self.ramp_step):
+                # The steps go into the block's one matrix (smooth, no extra kernel).
+                self._kernel.ramp_block(steps, self.ramp_step)
+                self._applied = self.sections
+                return
         if self._applied is not self.sections:
             self._kernel.set_sos(self.sections)
             self._applied = self.sections
@@ -77,6 +79,7 @@ class SosEffect(Effect):
 
     def _process_ramp(self, x: torch.Tensor) -> torch.Tensor:
         steps = self.ramp_sections(x.shape[-1])
+        self._advance_wet(x.shape[-1])
         return self._mix(x, self._kernel.process_ramp(x, steps, self.ramp_step))
 
     @property
