@@ -258,12 +258,15 @@ class Effect:
         """Advance the parameters (not ``mix``) through ``frames`` in steps of ``step``;
         returns each one's value at the end of every step, ``{name: (S,) float64}``."""
         lengths = step_lengths(frames, step)
-        values = {name: np.empty(len(lengths)) for name in self._smoothed}
-        for i, length in enumerate(lengths):
-            for name, smoothed in self._smoothed.items():
-                if name != "mix":
-                    smoothed.advance(length)
-                values[name][i] = smoothed.current
+        values = {}
+        for name, smoothed in self._smoothed.items():
+            if name == "mix" or smoothed.settled:  # holds still: one value
+                values[name] = np.full(len(lengths), smoothed.current)
+                continue
+            row = values[name] = np.empty(len(lengths))
+            for i, length in enumerate(lengths):
+                smoothed.advance(length)
+                row[i] = smoothed.current
         return values
 
     @property

@@ -100,6 +100,7 @@ class Drive(Effect):
         self._resampler = (Oversampler(factor, spec.channels, spec.blocksize, spec.device, spec.capture)
                            if factor > 1 else None)
         self.sections = self._applied = self.design()
+        self._designed_tone = self.value("tone_hz")
         self._post = SosFilter(self.sections, spec.channels, spec.blocksize, spec.device)
         self._drive, self._level = GainRamp(spec, always=True), GainRamp(spec)  # u is changed in place
         self._bias = Control(2, spec.device)  # [bias, curve(bias)]
@@ -107,9 +108,12 @@ class Drive(Effect):
         self._reset()
 
     def _update(self) -> None:
-        sections = self.design()
-        if not np.array_equal(sections, self.sections):
-            self.sections = sections
+        tone = self.value("tone_hz")
+        if tone != self._designed_tone:  # the other parameters leave the filters alone
+            self._designed_tone = tone
+            sections = self.design()
+            if not np.array_equal(sections, self.sections):
+                self.sections = sections
 
     def _reset(self) -> None:
         if self._resampler is not None:

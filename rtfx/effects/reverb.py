@@ -197,8 +197,10 @@ class ConvolutionReverb(Convolution):
 
     def _update(self) -> None:
         self._predelay.set_delay(predelay_samples(self))
+        if self.ramp_values is not None:  # the cuts move in ``_control``
+            return
         sections = self.cuts()
-        if self.ramp_values is None and not np.array_equal(sections, self._cut.sos):
+        if not np.array_equal(sections, self._cut.sos):
             self._cut.set_sos(sections)
 
     def _control(self, frames: int) -> None:
