@@ -13,16 +13,14 @@ against eager CUDA.
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
-import time
 
 import numpy as np
 import torch
 
 from .machine import machine_details, write_results
 from .rack import PRESET_DIR, RATE, signal
-from .timing import stats_us
+from .timing import time_steps
 
 PATHS = (("cpu", "cpu", False), ("cuda eager", "cuda", False), ("cuda graph", "cuda", True))
 #: Seconds of the long convolution's impulse response, its channels and block.
@@ -58,20 +56,8 @@ def time_path(make, channels: int, frames: int, device: str, graph: bool, blocks
     processor = BlockProcessor(make(), ProcessSpec(RATE, frames, channels, device), graph=graph)
     x = np.ascontiguousarray(signal(frames * 64, channels).T * 0.2)  # (frames, channels)
     out = np.zeros((frames, channels), dtype=np.float32)
-    times = np.zeros(blocks, dtype=np.int64)
-    gc.collect()
-    gc.disable()
-    try:
-        with torch.inference_mode():
-            for i in range(warmup + blocks):
-                start = (i % 64) * frames
-                t0 = time.perf_counter_ns()
-                processor.process(x[start : start + frames], out)
-                if i >= warmup:
-                    times[i - warmup] = time.perf_counter_ns() - t0
-    finally:
-        gc.enable()
-    stats = stats_us(times)
+    stats = time_steps(lambda i: processor.process(x[(i % 64) * frames : (i % 64 + 1) * frames], out),
+                       blocks, warmup)
     stats["deadline_us"] = frames / RATE * 1e6
     stats["path"] = processor.path
     return stats

@@ -8,16 +8,14 @@ one thread, as the live callback would (CUDA: synchronised after each block). Wr
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .machine import machine_details, write_results
-from .timing import stats_us
+from .timing import time_steps
 
 RATE = 48000
 BLOCKS = (64, 128, 256)
@@ -41,21 +39,13 @@ def time_blocks(effect, frames: int, device: str, blocks: int, warmup: int) -> d
     effect.prepare(ProcessSpec(RATE, frames, 2, device))
     x = torch.from_numpy(signal(frames * 256)).to(device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    times = np.zeros(blocks, dtype=np.int64)
-    gc.collect()
-    gc.disable()
-    try:
-        with torch.inference_mode():
-            for i in range(warmup + blocks):
-                start = (i % 256) * frames
-                t0 = time.perf_counter_ns()
-                effect.process(x[:, start : start + frames])
-                sync()
-                if i >= warmup:
-                    times[i - warmup] = time.perf_counter_ns() - t0
-    finally:
-        gc.enable()
-    stats = stats_us(times)
+
+    def step(i: int) -> None:
+        start = (i % 256) * frames
+        effect.process(x[:, start : start + frames])
+        sync()
+
+    stats = time_steps(step, blocks, warmup)
     stats["load_p50"] = stats["p50_us"] / (frames / RATE * 1e6)
     return stats
 

@@ -70,6 +70,24 @@ class Timing:
     outputs: list = field(default_factory=list)  # first pass over the signal, float64
 
 
+def time_steps(step: Callable[[int], Any], blocks: int, warmup: int) -> dict:
+    """``stats_us`` of the wall time of ``step(i)`` for ``blocks`` timed calls after ``warmup``
+    untimed ones (inference mode, the garbage collector off meanwhile)."""
+    times = np.zeros(blocks, dtype=np.int64)
+    gc.collect()
+    gc.disable()
+    try:
+        with torch.inference_mode():
+            for i in range(warmup + blocks):
+                t0 = time.perf_counter_ns()
+                step(i)
+                if i >= warmup:
+                    times[i - warmup] = time.perf_counter_ns() - t0
+    finally:
+        gc.enable()
+    return stats_us(times)
+
+
 def stats_us(ns: np.ndarray) -> dict:
     """p50 / p99 / max / mean of a timing array, in microseconds."""
     us = np.asarray(ns, dtype=np.float64) / 1e3

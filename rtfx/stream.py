@@ -56,6 +56,7 @@ class BlockProcessor:
         self._in = self._host_in.numpy()
         self._out = np.zeros((spec.channels, spec.blocksize), dtype=np.float32)
         self._device_in = torch.zeros_like(self._host_in, device=spec.device) if pin else self._host_in
+        self._host_out = torch.zeros_like(self._host_in, pin_memory=True) if pin else None  # eager GPU
         self._warm_up()
 
     def _capture(self, chain: Effect, spec: ProcessSpec, ceiling: float, insist: bool) -> GraphRunner | None:
@@ -109,7 +110,8 @@ class BlockProcessor:
         if not math.isfinite(x.sum(dtype=np.float64)):  # one reduction per block; the repair only when needed
             np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         if self._device_in is not self._host_in:  # eager GPU: one pinned copy each way
-            y = self.chain.process(self._device_in[:, :frames].copy_(self._host_in[:, :frames], non_blocking=True)).cpu()
+            wet = self.chain.process(self._device_in[:, :frames].copy_(self._host_in[:, :frames], non_blocking=True))
+            y = self._host_out[:, :frames].copy_(wet)  # waits for the GPU
         else:
             y = self.chain.process(self._host_in[:, :frames])
         y = y.numpy()
