@@ -135,7 +135,7 @@ def test_whole_file_in_one_call_uses_the_scan(device):
     sos = scipy.signal.ellip(8, 0.5, 70, [0.1, 0.3], btype="bandpass", output="sos")
     x = np.random.default_rng(5).standard_normal((4, 48000))
     kernel = SosFilter(sos, 4, x.shape[1], device)
-    assert x.shape[1] // kernel.chunk > kernel._direct_chunks  # the log-step scan path
+    assert x.shape[1] // kernel.chunk > kernel._direct_chunks  # the tree path
     y = kernel.process(torch.from_numpy(x).float().to(device)).double().cpu().numpy()
     assert rel_err(y, scipy.signal.sosfilt(sos, x, axis=-1)) <= TOLERANCE
 
@@ -152,6 +152,20 @@ def test_scan_over_groups_carries_the_state(device, pieces):
     y = np.concatenate([kernel.process(torch.from_numpy(x[:, a:b]).float().to(device)).double().cpu().numpy()
                         for a, b in zip(bounds[:-1], bounds[1:])], axis=1)
     ref, end = scipy.signal.sosfilt(sos, x, axis=-1, zi=np.zeros((4, 3, 2)))
+    assert rel_err(y, ref) <= TOLERANCE
+    assert np.abs(kernel.zi - end).max() <= TOLERANCE * np.abs(end).max()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_tree_of_four_levels_carries_the_state(device):
+    """Chunks of 2 frames over 300 000 frames make a tree of four levels (16, 64, 64 and the
+    top): every level's partial last group and the state left behind match sosfilt."""
+    sos = scipy.signal.butter(4, 300, fs=48000, output="sos")
+    x = np.random.default_rng(7).standard_normal((2, 300_001))
+    kernel = SosFilter(sos, 2, x.shape[1], device, chunk=2)
+    assert kernel._fans == [16, 64, 64, 64]
+    y = kernel.process(torch.from_numpy(x).float().to(device)).double().cpu().numpy()
+    ref, end = scipy.signal.sosfilt(sos, x, axis=-1, zi=np.zeros((2, 2, 2)))
     assert rel_err(y, ref) <= TOLERANCE
     assert np.abs(kernel.zi - end).max() <= TOLERANCE * np.abs(end).max()
 

@@ -9,6 +9,7 @@ A chain whose structure changes is a new ``GraphRunner`` (built off the audio th
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -36,7 +37,9 @@ class GraphRunner:
 
     Blocks go in and come out interleaved ``(frames, channels)``, as PortAudio hands them
     over. On the device, before the chain: to ``(channels, frames)``, NaN/Inf -> 0; after it:
-    clipped to ``+-ceiling`` and a flag telling whether every output sample was finite.
+    clipped to ``+-ceiling``, plus one row of per-channel sums of the unclipped output, which
+    is finite exactly when every sample is (or when the sum overflows float32, which only a
+    runaway chain reaches).
 
     Args:
         chain: the effect to run; prepared here with ``spec`` (``capture`` set).
@@ -63,7 +66,7 @@ class GraphRunner:
             self.input = Control((spec.blocksize, spec.channels), spec.device)
             self.bank = ControlBank(find_controls(chain) + [self.input], spec.device)
             self._planar = torch.zeros(spec.channels, spec.blocksize, device=spec.device)
-            # Rows: the output frames, then one row holding the finite flag.
+            # Rows: the output frames, then the row of per-channel sums (the finite check).
             self._guarded = torch.zeros(spec.blocksize + 1, spec.channels, device=spec.device)
             self.output = torch.zeros(spec.blocksize + 1, spec.channels, pin_memory=True)
             self._output = self.output.numpy()
@@ -79,11 +82,11 @@ class GraphRunner:
     def _kernels(self, frames: int) -> None:
         """The device side of a block of ``frames``, from the uploaded input to ``output``."""
         x = self._planar[:, :frames]
-        torch.nan_to_num_(x.copy_(self.input.tensor[:frames].t()), nan=0.0, posinf=0.0, neginf=0.0)
+        torch.nan_to_num(self.input.tensor[:frames].t(), nan=0.0, posinf=0.0, neginf=0.0, out=x)
         y = self.chain.run_block(x)
         guarded = self._guarded[: frames + 1]
         torch.clamp(y.t(), -self.ceiling, self.ceiling, out=guarded[:frames])
-        guarded[frames].copy_(torch.isfinite(y).all())
+        torch.sum(y, dim=1, out=guarded[frames])  # three guard kernels in all
         self.output[: frames + 1].copy_(guarded, non_blocking=True)
 
     def _eager(self, frames: int) -> None:
@@ -113,7 +116,7 @@ class GraphRunner:
             else:
                 self._eager(frames)
         self.stream.synchronize()
-        return self._output[:frames], bool(self._output[frames, 0])
+        return self._output[:frames], math.isfinite(self._output[frames].sum(dtype=np.float64))
 
     def reset(self) -> None:
         """Clear the chain's state (filters, delay lines); the graph stays."""

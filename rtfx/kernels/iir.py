@@ -20,8 +20,9 @@ Long blocks are cut into chunks of ``K`` frames. For ``m`` chunks (rows ``X_j``)
 
 so the cost per sample is O(K + 2N) instead of O(L). For a streaming block (up to 64 chunks)
 all chunk-start states come from one matmul with a precomputed block-Toeplitz matrix of
-powers of ``A``; for longer (offline) blocks a log-step scan doubles its reach each step
-(``S_j += S_{j-d} @ A^d`` for d = 1, 2, 4, ...), which keeps it parallel over time on a GPU.
+powers of ``A``; longer (offline) blocks apply the same matmul in a tree: chunks form groups,
+groups form larger groups, and each level's start states come from the level above (see
+``_chunks_tree``). That keeps it parallel over time on a GPU in a few kernels per level.
 A remainder shorter than ``K`` is split into powers of two, each with its own small matrix.
 
 Internally each section's state lives in a balanced basis ``z = s @ T`` (see ``balance.py``),
@@ -39,9 +40,20 @@ from .sos import check_sos
 
 #: Longest block (in chunks) whose chunk-start states come from one precomputed matmul.
 MAX_DIRECT_CHUNKS = 64
-#: Longer blocks scan over groups of this many chunks (a power of two), see ``_chunks_scanned``.
-GROUP_BITS = 4
-GROUP = 1 << GROUP_BITS
+#: Longer blocks: chunks per group at the tree's first level, and units per group above it
+#: (see ``_chunks_tree``; the first level's matmul touches every chunk, so it stays small).
+GROUP = 16
+FAN = 64
+
+
+def tree_fans(chunks: int) -> list[int]:
+    """Fan-out of each level of the tree over ``chunks`` chunks: ``GROUP``, then ``FAN`` until
+    one group holds the top level."""
+    fans, units = [GROUP], -(-chunks // GROUP)
+    while units > FAN:
+        fans.append(FAN)
+        units = -(-units // FAN)
+    return fans + [FAN]
 
 
 def default_chunk(max_block: int) -> int:
@@ -93,9 +105,10 @@ class SosFilter:
         self._buffers = {k: [torch.zeros(channels, states + k, **f32) for _ in range(2)] for k in sizes}
         self._state = self._buffers[self.chunk][0][:, :states]
         max_chunks = max(1, -(-max_block // self.chunk))
-        self._powers = torch.empty(max(GROUP_BITS + 1, (max_chunks - 1).bit_length()), states, states, **f32)
-        self._group_sum = torch.empty(GROUP * states, states, **f32)
-        self._group_starts = torch.empty((GROUP + 1) * states, GROUP * states, **f32)
+        # The tree's levels (long blocks): (within, sum) matrices per level, see _refresh_tree.
+        self._fans = tree_fans(max_chunks) if max_chunks > MAX_DIRECT_CHUNKS else []
+        self._tree = [(torch.empty((m + 1) * states, m * states, **f32), torch.empty(m * states, states, **f32))
+                      for m in self._fans]
         # Streaming blocks of up to MAX_DIRECT_CHUNKS chunks get all chunk-start states from
         # one matmul with a precomputed matrix; longer (offline) blocks use the log-step scan.
         self._direct_chunks = max_chunks if max_chunks <= MAX_DIRECT_CHUNKS else 0
@@ -130,7 +143,7 @@ class SosFilter:
             self._state.copy_(self._state @ torch.from_numpy(change @ basis).to(self._state))
         self.sos = sos
         self._basis, self._basis_inv = basis, inverse
-        self._stale = set(self._matrices) | {"powers", "starts", "groups"}
+        self._stale = set(self._matrices) | {"starts", "tree"}
         self._ramped = not rebalance
 
     def _in_basis(self, matrix: np.ndarray) -> np.ndarray:
@@ -147,18 +160,6 @@ class SosFilter:
             self._stale.discard(k)
         return matrix
 
-    def _refresh_powers(self) -> torch.Tensor:
-        """``A^(2^i)`` for the chunk transition ``A``, for the log-step scan."""
-        if "powers" in self._stale:
-            a = self._chunk_transition()
-            powers = np.empty(tuple(self._powers.shape))
-            for i in range(len(powers)):
-                powers[i] = a
-                a = a @ a
-            self._powers.copy_(torch.from_numpy(powers))
-            self._stale.discard("powers")
-        return self._powers
-
     def _chunk_transition(self) -> np.ndarray:
         """``A``: the state after one chunk of zero input, float64 ``(2N, 2N)`` in the basis."""
         states = 2 * self.sections
@@ -171,17 +172,21 @@ class SosFilter:
             self._stale.discard("starts")
         return self._starts_matrix
 
-    def _refresh_groups(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """For the scan over groups of ``GROUP`` chunks: ``W`` ``(GROUP * 2N, 2N)``, the rows
-        ``A^(GROUP-1), ..., A, I`` that sum a group's chunk end states into the group's, and
-        ``starts_matrix(A, GROUP)`` cut to its first ``GROUP`` state columns."""
-        if "groups" in self._stale:
-            width = GROUP * 2 * self.sections
-            starts = starts_matrix(self._chunk_transition(), GROUP)
-            self._group_sum.copy_(torch.from_numpy(starts[width // GROUP :, width:]))  # s_GROUP's U rows
-            self._group_starts.copy_(torch.from_numpy(starts[:, :width]))
-            self._stale.discard("groups")
-        return self._group_sum, self._group_starts
+    def _refresh_tree(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per tree level with fan-out ``m`` and unit transition ``A_l`` (``A`` for chunks,
+        ``A_(l+1) = A_l^m``): ``within``, ``starts_matrix(A_l, m)`` cut to its first ``m``
+        state columns (a group's unit start states from its start and its units' ``U``), and
+        ``sum`` ``(m 2N, 2N)``, the rows ``A_l^(m-1), ..., A_l, I`` that add a group's ``U``
+        into the group's own."""
+        if "tree" in self._stale:
+            states, a = 2 * self.sections, self._chunk_transition()
+            for m, (within, total) in zip(self._fans, self._tree):
+                starts = starts_matrix(a, m)
+                within.copy_(torch.from_numpy(starts[:, : m * states]))
+                total.copy_(torch.from_numpy(starts[states:, m * states :]))
+                a = np.linalg.matrix_power(a, m)
+            self._stale.discard("tree")
+        return self._tree
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -226,8 +231,7 @@ class SosFilter:
         if chunks and chunks <= self._direct_chunks:
             self._refresh_starts()
         elif chunks:
-            self._refresh_powers()
-            self._refresh_groups()
+            self._refresh_tree()
 
     def process(self, x: torch.Tensor) -> torch.Tensor:
         """Filter one block ``x`` of shape ``(channels, frames)``; returns ``(channels, frames)``.
@@ -273,7 +277,7 @@ class SosFilter:
         self._matrices[frames].copy_(torch.from_numpy(compose_steps(steps, start)))
         self.sos = np.array(sos_steps[-1])
         self._basis, self._basis_inv = normal[-1], normal_inv[-1]
-        self._stale = (set(self._matrices) - {frames}) | {"powers", "starts", "groups"}
+        self._stale = (set(self._matrices) - {frames}) | {"starts", "tree"}
         self._ramped = self._composed = True
 
     def process_ramp(self, x: torch.Tensor, sos_steps: np.ndarray, step: int) -> torch.Tensor:
@@ -309,7 +313,7 @@ class SosFilter:
         self._state.copy_(state)
         self.sos = np.array(sos_steps[-1])
         self._basis, self._basis_inv = normal[-1], normal_inv[-1]
-        self._stale = set(self._matrices) | {"powers", "starts", "groups"}
+        self._stale = set(self._matrices) | {"starts", "tree"}
         self._ramped = True
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
 
@@ -329,7 +333,7 @@ class SosFilter:
         chunks = x.shape[-1] // self.chunk
         if chunks <= self._direct_chunks:
             return self._chunks_direct(x, chunks)
-        return self._chunks_scanned(x)
+        return self._chunks_tree(x)
 
     def _chunks_direct(self, x: torch.Tensor, chunks: int) -> torch.Tensor:
         """All chunk-start states from one matmul with the precomputed ``G`` (six torch ops)."""
@@ -346,36 +350,40 @@ class SosFilter:
         self._state.copy_(starts[:, states * chunks :])
         return out.view(ch, -1)
 
-    def _chunks_scanned(self, x: torch.Tensor) -> torch.Tensor:
-        """Any number of chunks, parallel over time: chunks form groups of ``GROUP``; a
-        log-step scan runs over the groups' end states, and one matmul per group (``G``, as
-        in ``_chunks_direct``) gives the chunk-start states inside it.
+    def _chunks_tree(self, x: torch.Tensor) -> torch.Tensor:
+        """Any number of chunks, parallel over time, in a tree of groups.
 
-        Four passes over the signal-sized data (read X twice, write Y, update Y in place);
-        everything else works on end states, ``2N`` numbers per chunk.
+        Level 0 groups ``GROUP`` chunks, each level above groups ``FAN`` units of the one
+        below. Going up, one matmul per level sums each group's units' ``U`` into the group's
+        own; the top level (at most ``FAN`` units) gets its start states in one matmul, as in
+        ``_chunks_direct``; going down, one matmul per level gives every unit's start state
+        from its group's. Four passes over the signal-sized data (read X twice, write Y,
+        update Y in place); the tree works on end states, ``2N`` numbers per chunk.
         """
         states, k, ch = 2 * self.sections, self.chunk, self.channels
-        matrix, powers = self._refresh(k), self._refresh_powers()
-        group_sum, group_starts = self._refresh_groups()
+        matrix, tree = self._refresh(k), self._refresh_tree()
         chunks = x.shape[-1] // k
-        groups = -(-chunks // GROUP)
         blocks = x.reshape(ch * chunks, k)
-        ends = x.new_zeros(ch, groups * GROUP, states)  # U_j; chunks past the end stay zero
-        ends[:, :chunks] = (blocks @ matrix[states:, :states]).view(ch, chunks, states)
-        by_group = ends.view(ch, groups, GROUP * states)
-        scan = (by_group @ group_sum).transpose(0, 1).contiguous()  # (groups, ch, 2N)
-        scan[0] += self._state @ powers[GROUP_BITS]
-        step = 1
-        for power in powers[GROUP_BITS:]:  # A^(GROUP * 2^i)
-            if step >= groups:
-                break
-            scan[step:] += scan[:-step] @ power  # the product is computed before the add
-            step *= 2
-        group_starts_in = torch.cat([self._state.unsqueeze(0), scan[:-1]]).transpose(0, 1)
-        starts = torch.cat([group_starts_in, by_group], -1) @ group_starts
-        starts = starts.view(ch, groups * GROUP, states)[:, :chunks]
+        ends = (blocks @ matrix[states:, :states]).view(ch, chunks, states)  # U_j
+        starts = self._unit_starts(self._state, ends, tree)
         out = blocks @ matrix[states:, states:]
         out.addmm_(starts.reshape(ch * chunks, states), matrix[:states, states:])
-        last = starts[:, -1] @ powers[0] + ends[:, chunks - 1]
-        self._state.copy_(last)
+        self._state.copy_(torch.addmm(ends[:, -1], starts[:, -1], matrix[:states, :states]))
         return out.view(ch, -1)
+
+    def _unit_starts(self, start: torch.Tensor, ends: torch.Tensor, tree) -> torch.Tensor:
+        """Start states ``(ch, n, 2N)`` of ``n`` consecutive units given the first one's
+        ``start`` ``(ch, 2N)`` and each unit's zero-start end state ``U`` ``(ch, n, 2N)``;
+        ``tree``: this level's and the higher levels' matrices (``_refresh_tree``)."""
+        (within, total), states = tree[0], start.shape[-1]
+        ch, n = ends.shape[:2]
+        fan = within.shape[1] // states
+        if n <= fan:  # the top: [s_0, U_0, ..., U_(n-1)] @ G
+            top = torch.cat([start.unsqueeze(1), ends], 1).view(ch, (n + 1) * states)
+            return (top @ within[: (n + 1) * states, : n * states]).view(ch, n, states)
+        groups = -(-n // fan)
+        padded = torch.nn.functional.pad(ends, (0, 0, 0, groups * fan - n))  # zero U past the end
+        by_group = padded.view(ch, groups, fan * states)
+        group_starts = self._unit_starts(start, by_group @ total, tree[1:])
+        starts = torch.cat([group_starts, by_group], -1) @ within
+        return starts.view(ch, groups * fan, states)[:, :n]
