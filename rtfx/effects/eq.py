@@ -113,6 +113,7 @@ class ParametricEQ(SosEffect):
         if not 1 <= len(self.bands) <= MAX_BANDS:
             raise ValueError(f"{self.type_name}: bands has {len(self.bands)} entries; give 1 to {MAX_BANDS}")
         self.params = type(self).params[: 3 * len(self.bands)]  # the bands in use
+        self._still: dict[int, tuple] = {}  # band -> (its values, its sections) while they hold still
         super().__init__(**values)
 
     def _check_band(self, index: int, band) -> tuple[str, int]:
@@ -131,16 +132,28 @@ class ParametricEQ(SosEffect):
         return kind, int(slope)
 
     def design_steps(self, values: dict[str, np.ndarray]) -> np.ndarray:
-        rate = self.spec.samplerate
+        """Every band for S steps; a band whose values hold still over the steps is designed
+        once (and kept while they stay: a knob turns one band at a time)."""
+        steps = len(values["b1_freq_hz"])
         sections = []
-        for i, (kind, slope) in enumerate(self.bands, 1):
-            freq = clamp_below_nyquist(values[f"b{i}_freq_hz"], rate)
-            q = values[f"b{i}_q"]
-            if kind in ("highpass", "lowpass"):
-                sections.append(design_pass(kind, slope, freq, rate, q))
+        for i, band in enumerate(self.bands, 1):
+            freq, q, gain = (values[f"b{i}_{name}"] for name in ("freq_hz", "q", "gain_db"))
+            if (freq == freq[0]).all() and (q == q[0]).all() and (gain == gain[0]).all():
+                key = (freq[0], q[0], gain[0])
+                if self._still.get(i, (None,))[0] != key:
+                    self._still[i] = (key, self._design_band(band, freq[:1], q[:1], gain[:1]))
+                sections.append(np.broadcast_to(self._still[i][1], (steps,) + self._still[i][1].shape[1:]))
             else:
-                sections.append(biquad_sections(kind, freq, rate, q, values[f"b{i}_gain_db"]))
+                sections.append(self._design_band(band, freq, q, gain))
         return np.concatenate(sections, axis=1)
+
+    def _design_band(self, band: tuple[str, int], freq, q, gain) -> np.ndarray:
+        """One band's sections ``(S, n, 6)`` for ``(S,)`` arrays of its values."""
+        (kind, slope), rate = band, self.spec.samplerate
+        freq = clamp_below_nyquist(freq, rate)
+        if kind in ("highpass", "lowpass"):
+            return design_pass(kind, slope, freq, rate, q)
+        return biquad_sections(kind, freq, rate, q, gain)
 
     def _preset_fields(self) -> dict:
         bands = [kind if slope == 12 else {"kind": kind, "slope_db": slope} for kind, slope in self.bands]

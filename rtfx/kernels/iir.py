@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from .balance import balancing_transform
-from .ramp import block_matrices, compose_steps, in_basis, input_normal_basis
+from .ramp import block_matrices, compose_steps, in_basis, input_normal_basis, one_sample
 from .statespace import block_matrix, starts_matrix, time_varying_scan
 from .sos import check_sos
 
@@ -272,9 +272,9 @@ class SosFilter:
         """
         frames = self.chunk
         normal, normal_inv = input_normal_basis(np.concatenate([self.sos[None], sos_steps]))
-        steps = in_basis(block_matrices(sos_steps, step), normal[1:], normal_inv[1:])
+        samples = in_basis(one_sample(sos_steps), normal[1:], normal_inv[1:])  # one per step
         start = self._basis_inv @ normal[0]  # stored state -> the first step's coordinates
-        self._matrices[frames].copy_(torch.from_numpy(compose_steps(steps, start)))
+        self._matrices[frames].copy_(torch.from_numpy(compose_steps(np.repeat(samples, step, axis=0), start)))
         self.sos = np.array(sos_steps[-1])
         self._basis, self._basis_inv = normal[-1], normal_inv[-1]
         self._stale = (set(self._matrices) - {frames}) | {"starts", "tree"}

@@ -68,15 +68,10 @@ def block_matrices(sos: np.ndarray, frames: int) -> np.ndarray:
 def input_normal_basis(sos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Block-diagonal ``(T, T^-1)``, each ``(S, 2N, 2N)``, with ``w = s @ T`` input-normal."""
     b0, b1, b2, _, a1, a2 = np.moveaxis(sos, -1, 0)
-    a = np.zeros(sos.shape[:2] + (2, 2))  # column form: s' = a s + b x
-    a[..., 0, 0], a[..., 0, 1], a[..., 1, 0] = -a1, 1.0, -a2
-    b = np.stack([b1 - a1 * b0, b2 - a2 * b0], axis=-1)
-    rhs = b[..., :, None] * b[..., None, :] + GRAMIAN_DELTA * np.eye(2)
-    kron = np.einsum("...ij,...kl->...ikjl", a, a).reshape(sos.shape[:2] + (4, 4))
-    gramian = np.linalg.solve(np.eye(4) - kron, rhs.reshape(sos.shape[:2] + (4, 1))).reshape(rhs.shape)
-    l11 = np.sqrt(gramian[..., 0, 0])
-    l21 = gramian[..., 1, 0] / l11
-    l22 = np.sqrt(np.maximum(gramian[..., 1, 1] - l21**2, GRAMIAN_DELTA))
+    gramian = section_gramians(a1, a2, b1 - a1 * b0, b2 - a2 * b0)
+    l11 = np.sqrt(gramian[0])
+    l21 = gramian[1] / l11
+    l22 = np.sqrt(np.maximum(gramian[2] - l21**2, GRAMIAN_DELTA))
     count, sections = sos.shape[:2]
     transform = np.zeros((count, 2 * sections, 2 * sections))
     inverse = np.zeros_like(transform)
@@ -85,6 +80,20 @@ def input_normal_basis(sos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     transform[:, rows, rows], transform[:, rows + 1, rows + 1] = 1 / l11, 1 / l22
     transform[:, rows, rows + 1] = -l21 / (l11 * l22)
     return transform, inverse
+
+
+def section_gramians(a1, a2, g1, g2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(P11, P12, P22)`` of ``P = A P A^T + g g^T + delta I`` for the DF2T sections
+    ``s' = A s + g x``, ``A = [[-a1, 1], [-a2, 0]]``, ``g = (g1, g2)`` (arrays of any shape).
+
+    The 2x2 discrete Lyapunov equation in closed form: its three equations give ``P22`` and
+    ``P12`` from ``P11``, and ``P11`` from the rest (the denominator is positive inside the
+    stability triangle ``|a2| < 1, |a1| < 1 + a2``).
+    """
+    q11, q12, q22 = g1 * g1 + GRAMIAN_DELTA, g1 * g2, g2 * g2 + GRAMIAN_DELTA
+    p11 = ((q11 + q22) * (1 + a2) - 2 * a1 * q12) / ((1 - a2) * ((1 + a2) ** 2 - a1**2))
+    p12 = (a1 * a2 * p11 + q12) / (1 + a2)
+    return p11, p12, a2**2 * p11 + q22
 
 
 def in_basis(matrices: np.ndarray, transform: np.ndarray, inverse: np.ndarray) -> np.ndarray:
@@ -105,19 +114,35 @@ def compose_steps(operators: np.ndarray, start: np.ndarray) -> np.ndarray:
     Returns:
         ``(n + S k, n + S k)`` float64 ``M`` with ``[w_S, y] = [z, x] @ M`` for the whole block,
         the same map as running the steps one after another (``SosFilter.process_ramp``).
+        Neighbouring steps are composed pairwise, all pairs at once, until one is left.
     """
-    count, width = operators.shape[:2]
-    n = start.shape[0]
-    k = width - n
-    frames = count * k
-    states = np.zeros((n + frames, n))  # w after the steps so far, as a map of [z, x]
-    states[:n] = start
-    out = np.zeros((n + frames, n + frames))
-    for i, op in enumerate(operators):
-        rows = slice(n + i * k, n + (i + 1) * k)
-        out[:, n + i * k : n + (i + 1) * k] = states @ op[:n, n:]
-        out[rows, n + i * k : n + (i + 1) * k] += op[n:, n:]
-        states = states @ op[:n, :n]
-        states[rows] += op[n:, :n]
-    out[:, :n] = states
+    n, left_over = start.shape[0], []
+    while len(operators) > 1:
+        if len(operators) % 2:  # an odd last step waits; it joins at the end
+            left_over.append(operators[-1:])
+            operators = operators[:-1]
+        operators = compose_pairs(operators[0::2], operators[1::2], n)
+    for last in reversed(left_over):
+        operators = compose_pairs(operators, last, n)
+    out = operators[0].copy()
+    out[:n] = start @ out[:n]
+    return out
+
+
+def compose_pairs(first: np.ndarray, second: np.ndarray, n: int) -> np.ndarray:
+    """``first`` then ``second`` as one operator, for stacks of ``n``-state operators on
+    ``[w, x] -> [w', y]`` over ``k1`` and ``k2`` frames: ``(P, n + k1 + k2, ...)``.
+
+    With ``M = [[A, C], [B, D]]`` (state and input rows; state and output columns), the pair
+    maps ``[w, x1, x2]`` to ``[w'', y1, y2]`` by ``[[A1 A2, C1, A1 C2], [B1 A2, D1, B1 C2],
+    [B2, 0, D2]]``.
+    """
+    k1, k2 = first.shape[1] - n, second.shape[1] - n
+    out = np.zeros((first.shape[0], n + k1 + k2, n + k1 + k2))
+    through = first[:, :, :n] @ second[:, :n]  # [A1; B1] @ [A2, C2]
+    out[:, : n + k1, :n] = through[:, :, :n]
+    out[:, : n + k1, n + k1 :] = through[:, :, n:]
+    out[:, : n + k1, n : n + k1] = first[:, :, n:]
+    out[:, n + k1 :, :n] = second[:, n:, :n]
+    out[:, n + k1 :, n + k1 :] = second[:, n:, n:]
     return out
