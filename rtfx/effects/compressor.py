@@ -6,6 +6,7 @@ import torch
 from ..controls import Control
 from ..design import design_biquad
 from ..effect import Effect
+from ..kernels import fused_dynamics
 from ..kernels.dynamics import AttackRelease, DbGain, LinkedLevel
 from ..kernels.envelope import F64, Views
 from ..kernels.iir import SosFilter
@@ -62,7 +63,8 @@ class Compressor(Effect):
     of the last block (for meters; read it off the audio thread).
 
     With ``spec.capture`` the sidechain high-pass always runs and the detector picks its
-    output or the input on the device.
+    output or the input on the device. On a CUDA device with Triton, level, curve, smoothing
+    and gain are one kernel (``fused_dynamics.compressor``).
     """
 
     type_name = "compressor"
@@ -89,6 +91,7 @@ class Compressor(Effect):
         if spec.capture:
             self._smoother.fix_chunks(self._smoothed["attack_ms"].param.minimum * 1e-3, spec.samplerate)
         self._gain = DbGain(spec.channels, frames, device, makeup=True)
+        self._fused = fused_dynamics.available(device)
         self._hpf = SosFilter(self._hpf_sections(), spec.channels, frames, device)
         self._hpf_hz = self.value("sidechain_hpf_hz")
         self._hpf_on = Control(1, device, torch.bool)
@@ -134,5 +137,7 @@ class Compressor(Effect):
         return torch.where(self._hpf_on.tensor, self._hpf.process(x), x, out=self._detector[:, : x.shape[-1]])
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
+        if self._fused:
+            return fused_dynamics.compressor(self, x, self._sidechain(x), self._gain.out[:, : x.shape[-1]])
         reduction = self._curve.reduction(self._level.process(self._sidechain(x)), *self._buffers(x.shape[-1]))
         return self._gain.process(x, self._smoother.process(reduction))

@@ -5,6 +5,7 @@ import torch
 
 from ..controls import Control
 from ..effect import Effect
+from ..kernels import fused_dynamics
 from ..kernels.dynamics import DbGain, LinkedLevel
 from ..kernels.envelope import F64, DecayingMax, LatestIndex, OnePole, Views, coefficient
 from ..params import Param
@@ -29,7 +30,8 @@ class Gate(Effect):
     open threshold is later than the latest below the close threshold" (two running maxima
     of sample indices, ``LatestIndex``), the hold compares each sample's index with the
     latest open one, and the gain is a one-pole whose coefficient is chosen per sample
-    (``OnePole``). Thresholds, hold and coefficients reach the kernels as ``Control``s.
+    (``OnePole``). Thresholds, hold and coefficients reach the kernels as ``Control``s. On a
+    CUDA device with Triton the whole block is one kernel (``fused_dynamics.gate``).
     """
 
     type_name = "gate"
@@ -55,6 +57,7 @@ class Gate(Effect):
         if spec.capture:  # the shortest attack has the smallest coefficient
             self._smoother.fix_chunks(coefficient(self._smoothed["attack_ms"].param.minimum * 1e-3, spec.samplerate))
         self._gain = DbGain(spec.channels, frames, device)
+        self._fused = fused_dynamics.available(device)
         # Linear levels that open and close the gate, and the hold in frames.
         self._open_level, self._close_level = Control(1, device, F64), Control(1, device, F64)
         self._hold_frames = Control(1, device, torch.int64)
@@ -91,6 +94,8 @@ class Gate(Effect):
         return self._smoother.state
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
+        if self._fused:
+            return fused_dynamics.gate(self, x, self._gain.out[:, : x.shape[-1]])
         index, elapsed, above, below, coef, drive = self._buffers(x.shape[-1])
         level = self._follower.process(self._level.peak(x))
         torch.gt(level, self._open_level.tensor, out=above)

@@ -1,0 +1,140 @@
+"""One GPU kernel per block for the gate and the compressor (Triton), instead of ~35 torch ops.
+
+The torch kernels of the dynamics effects turn their recursions into exact scans (``envelope.py``):
+parallel, but about 35 small ops per block, and on a GPU each op costs ~2 us whatever its size.
+Here each effect's whole block is one Triton program that runs the recursions sample by sample:
+the block goes into registers in tiles of ``TILE`` frames, the levels of a tile are computed at
+once, the recursion steps through its frames (picking one value per step), and the output tile
+is written at the end. The states live in the same tensors as the torch kernels' (for example
+``DecayingMax._carried``, ``LatestIndex.state``, ``Smoother.state``), so ``reset``, the meters
+and the controls work unchanged.
+
+Triton is optional: ``available(device)`` says whether these kernels serve a device (CUDA with
+Triton installed). ``tests/test_fused_dynamics.py`` checks them against the torch kernels (on a
+GPU, or on the CPU under ``TRITON_INTERPRET=1``).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # the CPU wheels of torch come without it
+    triton = None
+
+#: Frames per tile: the recursion picks one frame of a tile per step, O(TILE) work each.
+TILE = 64
+
+
+def available(device) -> bool:
+    """Whether the fused kernels can run on ``device`` (a CUDA device, with Triton)."""
+    return triton is not None and torch.device(device).type == "cuda"
+
+
+def _launch_shape(x: torch.Tensor) -> dict:
+    return dict(frames=x.shape[-1], channels=x.shape[0], BLOCK_C=triton.next_power_of_2(x.shape[0]), TILE=TILE)
+
+
+def gate(effect, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """The block of a ``Gate`` (``x`` ``(channels, frames)`` float32) into ``out``; returns ``out``."""
+    _gate_kernel[(1,)](
+        x, out, *x.stride(), out.stride(0),
+        effect._follower._carried, effect._follower._table[1:],
+        effect._last_above.state, effect._last_below.state, effect._last_open.state, effect._smoother.state,
+        effect._open_level.tensor, effect._close_level.tensor, effect._hold_frames.tensor,
+        effect._coefs.tensor, effect._drives.tensor, **_launch_shape(x))
+    return out
+
+
+def compressor(effect, x: torch.Tensor, side: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """The block of a ``Compressor``: levels from ``side`` (the detector's input), gain applied
+    to ``x`` (both ``(channels, frames)`` float32), into ``out``; returns ``out``."""
+    peak, smooth, curve = effect._smoother._peak, effect._smoother._smooth, effect._curve
+    _compressor_kernel[(1,)](
+        x, side, out, *x.stride(), *side.stride(), out.stride(0),
+        peak._carried, peak._table[1:], smooth.state, smooth._carry, smooth._fall,
+        curve._knee_start.tensor, curve._width.tensor, curve._slope.tensor, curve._knee_slope.tensor,
+        effect._gain._makeup.tensor, **_launch_shape(x))
+    return out
+
+
+if triton is not None:
+    PER_DB = tl.constexpr(math.log(10) / 20)  # natural-log units per dB of amplitude
+    LOG10 = tl.constexpr(math.log(10))
+
+    @triton.jit
+    def _pick(values, cols, i):
+        """``values[i]`` of a register vector (a masked sum)."""
+        return tl.sum(tl.where(cols == i, values, 0.0), axis=0)
+
+    @triton.jit
+    def _gate_kernel(x, out, x_stride, x_step, out_stride, follower, log_decay, last_above, last_below, last_open,
+                     reduction, open_level, close_level, hold, coefs, drives,
+                     frames, channels, BLOCK_C: tl.constexpr, TILE: tl.constexpr):
+        rows, cols = tl.arange(0, BLOCK_C), tl.arange(0, TILE)
+        decay = tl.exp(tl.load(log_decay))
+        carried = tl.exp(tl.load(follower))  # a * y[n-1] of the level follower
+        above_at, below_at, open_at = tl.load(last_above), tl.load(last_below), tl.load(last_open)
+        gain_db = tl.load(reduction)
+        opens, closes, hold_frames = tl.load(open_level), tl.load(close_level), tl.load(hold)
+        attack, release = tl.load(coefs), tl.load(coefs + 1)
+        drive_open, drive_closed = tl.load(drives), tl.load(drives + 1)
+        for start in range(0, frames, TILE):
+            at = start + cols
+            inside = (rows[:, None] < channels) & (at[None, :] < frames)
+            tile = tl.load(x + rows[:, None] * x_stride + at[None, :] * x_step, mask=inside, other=0.0)
+            level = tl.max(tl.abs(tile), axis=0).to(tl.float64)
+            reductions = tl.zeros([TILE], dtype=tl.float64)
+            for i in range(0, tl.minimum(frames - start, TILE)):
+                n = tl.cast(start + i, tl.int64)
+                peak = tl.maximum(_pick(level, cols, i), carried)
+                carried = decay * peak
+                above_at = tl.where(peak > opens, n, above_at)
+                below_at = tl.where(peak < closes, n, below_at)
+                open_at = tl.where(above_at > below_at, n, open_at)
+                held_open = n - open_at <= hold_frames
+                gain_db = tl.where(held_open, attack, release) * gain_db + tl.where(held_open, drive_open, drive_closed)
+                reductions = tl.where(cols == i, gain_db, reductions)
+            linear = tl.exp(reductions * -PER_DB).to(tl.float32)
+            tl.store(out + rows[:, None] * out_stride + at[None, :], tile * linear[None, :], mask=inside)
+        tl.store(follower, tl.log(carried))
+        tl.store(last_above, above_at - frames)
+        tl.store(last_below, below_at - frames)
+        tl.store(last_open, open_at - frames)
+        tl.store(reduction, gain_db)
+
+    @triton.jit
+    def _compressor_kernel(x, side, out, x_stride, x_step, side_stride, side_step, out_stride, peak_carried, log_decay,
+                           smooth_state, smooth_carry, smooth_fall, knee_start, width, slope, knee_slope,
+                           makeup, frames, channels, BLOCK_C: tl.constexpr, TILE: tl.constexpr):
+        rows, cols = tl.arange(0, BLOCK_C), tl.arange(0, TILE)
+        decay = tl.exp(tl.load(log_decay))
+        carried = tl.exp(tl.load(peak_carried))  # a * p[n-1] of the release peak
+        smoothed = tl.load(smooth_state)
+        keep, take = tl.load(smooth_carry), tl.load(smooth_fall)  # c and 1 - c
+        knee_from, knee_width = tl.load(knee_start), tl.load(width)
+        above_slope, inside_slope = tl.load(slope), tl.load(knee_slope)
+        for start in range(0, frames, TILE):
+            at = start + cols
+            inside = (rows[:, None] < channels) & (at[None, :] < frames)
+            detected = tl.load(side + rows[:, None] * side_stride + at[None, :] * side_step, mask=inside, other=0.0)
+            peak_level = tl.maximum(tl.max(tl.abs(detected), axis=0), 1e-10)
+            level_db = (tl.log(peak_level) * (20.0 / LOG10)).to(tl.float64)
+            over = level_db - knee_from  # d + W/2: the soft-knee static curve
+            in_knee = tl.minimum(tl.maximum(over, 0.0), knee_width)
+            target = tl.maximum(over - knee_width, 0.0) * above_slope + in_knee * in_knee * inside_slope
+            reductions = tl.zeros([TILE], dtype=tl.float64)
+            for i in range(0, tl.minimum(frames - start, TILE)):
+                peak = tl.maximum(_pick(target, cols, i), carried)
+                carried = decay * peak
+                smoothed = keep * smoothed + take * peak
+                reductions = tl.where(cols == i, smoothed, reductions)
+            gains = tl.load(makeup + at, mask=at < frames, other=0.0)
+            linear = tl.exp(reductions * -PER_DB + gains).to(tl.float32)
+            tile = tl.load(x + rows[:, None] * x_stride + at[None, :] * x_step, mask=inside, other=0.0)
+            tl.store(out + rows[:, None] * out_stride + at[None, :], tile * linear[None, :], mask=inside)
+        tl.store(peak_carried, tl.log(carried))
+        tl.store(smooth_state, smoothed)

@@ -1,0 +1,57 @@
+"""The fused (Triton) gate and compressor equal their torch kernels, block after block, while
+parameters move: on a GPU, or on the CPU under ``TRITON_INTERPRET=1`` (Triton's interpreter)."""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from rtfx import EFFECTS, ProcessSpec
+from rtfx.kernels import fused_dynamics
+
+pytest.importorskip("triton")
+
+DEVICES = [pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]),
+           pytest.param("cpu", marks=pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1",
+                                                        reason="the CPU runs Triton only under TRITON_INTERPRET=1"))]
+#: Moves per effect: (block index, parameter, value), to cross thresholds, holds and times.
+MOVES = {
+    "gate": [(3, "threshold_db", -20.0), (6, "hold_ms", 0.0), (9, "attack_ms", 0.1), (12, "release_ms", 5.0),
+             (15, "range_db", -20.0)],
+    "compressor": [(3, "threshold_db", -40.0), (6, "ratio", 20.0), (9, "attack_ms", 0.1), (12, "makeup_db", 6.0),
+                   (15, "sidechain_hpf_hz", 300.0), (18, "knee_db", 0.0)],
+}
+
+
+def signal(frames: int, seed: int = 0) -> np.ndarray:
+    """Bursts and silences of noise at levels from -70 to 0 dBFS, ``(2, frames)``."""
+    rng = np.random.default_rng(seed)
+    envelope = np.repeat(10 ** (rng.uniform(-70, 0, frames // 500 + 1) / 20), 500)[:frames]
+    envelope[rng.random(envelope.size) < 0.1] = 0.0
+    return (rng.standard_normal((2, frames)) * envelope).astype(np.float32)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", sorted(MOVES))
+@pytest.mark.parametrize("capture", [False, True])
+def test_fused_equals_torch(device, name, capture):
+    spec = replace(ProcessSpec(48000, 64, 2, device), capture=capture)
+    fused, plain = (EFFECTS[name]().prepare(spec) for _ in range(2))
+    fused._fused, plain._fused = True, False
+    x = torch.from_numpy(signal(64 * 24)).to(device)
+    moves = {block: (param, value) for block, param, value in MOVES[name]}
+    for block in range(24):
+        for effect in (fused, plain):
+            if block in moves:
+                effect.set(*moves[block])
+        piece = x[:, block * 64 : (block + 1) * 64]
+        y, ref = (e.process(piece).cpu().double().numpy() for e in (fused, plain))
+        assert np.abs(y - ref).max() <= 1e-5 * max(np.abs(ref).max(), 1e-3), f"block {block}"
+        assert torch.allclose(fused.gain_reduction_db.cpu(), plain.gain_reduction_db.cpu(), rtol=1e-6, atol=1e-6)
+
+
+def test_available_only_on_cuda():
+    assert not fused_dynamics.available("cpu")
