@@ -1,4 +1,4 @@
-"""The fused (Triton) gate and compressor equal their torch kernels, block after block, while
+"""The fused (Triton) gate, compressor and de-esser equal their torch kernels, block after block, while
 parameters move: on a GPU, or on the CPU under ``TRITON_INTERPRET=1`` (Triton's interpreter)."""
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ MOVES = {
              (15, "range_db", -20.0)],
     "compressor": [(3, "threshold_db", -40.0), (6, "ratio", 20.0), (9, "attack_ms", 0.1), (12, "makeup_db", 6.0),
                    (15, "sidechain_hpf_hz", 300.0), (18, "knee_db", 0.0)],
+    "deesser": [(3, "threshold_db", -50.0), (6, "frequency_hz", 2500.0), (9, "attack_ms", 0.1), (12, "range_db", 24.0),
+                (15, "release_ms", 5.0)],
 }
 
 
@@ -43,6 +45,7 @@ def test_fused_equals_torch(device, name, capture):
     fused._fused, plain._fused = True, False
     x = torch.from_numpy(signal(64 * 24)).to(device)
     moves = {block: (param, value) for block, param, value in MOVES[name]}
+    deepest = 0.0
     for block in range(24):
         for effect in (fused, plain):
             if block in moves:
@@ -51,6 +54,8 @@ def test_fused_equals_torch(device, name, capture):
         y, ref = (e.process(piece).cpu().double().numpy() for e in (fused, plain))
         assert np.abs(y - ref).max() <= 1e-5 * max(np.abs(ref).max(), 1e-3), f"block {block}"
         assert torch.allclose(fused.gain_reduction_db.cpu(), plain.gain_reduction_db.cpu(), rtol=1e-6, atol=1e-6)
+        deepest = max(deepest, float(plain.gain_reduction_db))
+    assert deepest > 3.0  # the signal did make it work
 
 
 def test_available_only_on_cuda():

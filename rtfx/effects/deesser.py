@@ -6,6 +6,7 @@ import torch
 from ..controls import Control
 from ..design import design_biquad
 from ..effect import Effect
+from ..kernels import fused_dynamics
 from ..kernels.dynamics import AttackRelease, DbGain, LinkedLevel
 from ..kernels.envelope import F64, Views
 from ..kernels.iir import SosFilter
@@ -49,6 +50,7 @@ class DeEsser(Effect):
         if spec.capture:
             self._smoother.fix_chunks(self._smoothed["attack_ms"].param.minimum * 1e-3, spec.samplerate)
         self._gain = DbGain(spec.channels, frames, device)
+        self._fused = fused_dynamics.available(device)
         self._high = torch.empty(spec.channels, frames, device=device)
         self._buffers = Views(lambda n: (self._high[:, :n], self._reduction[:n]))
         self._times = None
@@ -83,6 +85,8 @@ class DeEsser(Effect):
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         high, reduction = self._buffers(x.shape[-1])
         low = self._band.process(x)
+        if self._fused:  # level, curve, smoothing and the band's gain in one kernel
+            return fused_dynamics.deesser(self, x, low, self._gain.out[:, : x.shape[-1]])
         torch.sub(x, low, out=high)
         torch.sub(self._level.process(high), self._threshold.tensor, out=reduction)
         reduction.clamp_(self._zero, self._range.tensor)

@@ -1,4 +1,5 @@
-"""One GPU kernel per block for the gate and the compressor (Triton), instead of ~35 torch ops.
+"""One GPU kernel per block for the gate, the compressor and the de-esser (Triton), instead of
+~30 torch ops.
 
 The torch kernels of the dynamics effects turn their recursions into exact scans (``envelope.py``):
 parallel, but about 35 small ops per block, and on a GPU each op costs ~2 us whatever its size.
@@ -52,12 +53,25 @@ def gate(effect, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 def compressor(effect, x: torch.Tensor, side: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """The block of a ``Compressor``: levels from ``side`` (the detector's input), gain applied
     to ``x`` (both ``(channels, frames)`` float32), into ``out``; returns ``out``."""
-    peak, smooth, curve = effect._smoother._peak, effect._smoother._smooth, effect._curve
-    _compressor_kernel[(1,)](
-        x, side, out, *x.stride(), *side.stride(), out.stride(0),
-        peak._carried, peak._table[1:], smooth.state, smooth._carry, smooth._fall,
-        curve._knee_start.tensor, curve._width.tensor, curve._slope.tensor, curve._knee_slope.tensor,
-        effect._gain._makeup.tensor, **_launch_shape(x))
+    curve = effect._curve
+    limits = (curve._knee_start.tensor, curve._width.tensor, curve._slope.tensor, curve._knee_slope.tensor)
+    return _level_gain(effect, x, side, x, out, limits, effect._gain._makeup.tensor, soft_knee=True, split=False)
+
+
+def deesser(effect, x: torch.Tensor, low: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """The block of a ``DeEsser``: ``x`` and its low band ``low`` (``(channels, frames)``
+    float32) to ``low + gain * (x - low)`` in ``out``; returns ``out``."""
+    limits = (effect._threshold.tensor, effect._range.tensor) * 2
+    return _level_gain(effect, x, x, low, out, limits, effect._threshold.tensor, soft_knee=False, split=True)
+
+
+def _level_gain(effect, x, side, low, out, curve, makeup, soft_knee: bool, split: bool) -> torch.Tensor:
+    """Launch ``_level_gain_kernel`` for an effect whose ``_smoother`` is an ``AttackRelease``."""
+    peak, smooth = effect._smoother._peak, effect._smoother._smooth
+    _level_gain_kernel[(1,)](
+        x, *x.stride(), side, *side.stride(), low, *low.stride(), out, out.stride(0),
+        peak._carried, peak._table[1:], smooth.state, smooth._carry, smooth._fall, *curve, makeup,
+        SOFT_KNEE=soft_knee, SPLIT=split, MAKEUP=soft_knee, **_launch_shape(x))
     return out
 
 
@@ -107,34 +121,52 @@ if triton is not None:
         tl.store(reduction, gain_db)
 
     @triton.jit
-    def _compressor_kernel(x, side, out, x_stride, x_step, side_stride, side_step, out_stride, peak_carried, log_decay,
-                           smooth_state, smooth_carry, smooth_fall, knee_start, width, slope, knee_slope,
-                           makeup, frames, channels, BLOCK_C: tl.constexpr, TILE: tl.constexpr):
+    def _level_gain_kernel(x, x_stride, x_step, side, side_stride, side_step, low, low_stride, low_step, out,
+                           out_stride, peak_carried, log_decay, smooth_state, smooth_carry, smooth_fall,
+                           curve_a, curve_b, curve_c, curve_d, makeup, frames, channels, SOFT_KNEE: tl.constexpr,
+                           SPLIT: tl.constexpr, MAKEUP: tl.constexpr, BLOCK_C: tl.constexpr, TILE: tl.constexpr):
+        """Level in dB -> static curve -> release peak -> attack smoothing -> gain, per sample.
+
+        Curves: ``SOFT_KNEE`` (the compressor's: knee start, width, slope, knee slope) or a
+        clamp of ``level - a`` to ``[0, b]`` (the de-esser's threshold and range). ``SPLIT``:
+        the gain applies to ``x - low`` (also the detector's input) and ``low`` is added back.
+        ``MAKEUP``: a per-frame gain (natural-log units) added to the reduction.
+        """
         rows, cols = tl.arange(0, BLOCK_C), tl.arange(0, TILE)
         decay = tl.exp(tl.load(log_decay))
         carried = tl.exp(tl.load(peak_carried))  # a * p[n-1] of the release peak
         smoothed = tl.load(smooth_state)
         keep, take = tl.load(smooth_carry), tl.load(smooth_fall)  # c and 1 - c
-        knee_from, knee_width = tl.load(knee_start), tl.load(width)
-        above_slope, inside_slope = tl.load(slope), tl.load(knee_slope)
+        a, b, c, d = tl.load(curve_a), tl.load(curve_b), tl.load(curve_c), tl.load(curve_d)
         for start in range(0, frames, TILE):
             at = start + cols
             inside = (rows[:, None] < channels) & (at[None, :] < frames)
-            detected = tl.load(side + rows[:, None] * side_stride + at[None, :] * side_step, mask=inside, other=0.0)
+            tile = tl.load(x + rows[:, None] * x_stride + at[None, :] * x_step, mask=inside, other=0.0)
+            if SPLIT:
+                base = tl.load(low + rows[:, None] * low_stride + at[None, :] * low_step, mask=inside, other=0.0)
+                tile = tile - base
+                detected = tile
+            else:
+                detected = tl.load(side + rows[:, None] * side_stride + at[None, :] * side_step, mask=inside, other=0.0)
             peak_level = tl.maximum(tl.max(tl.abs(detected), axis=0), 1e-10)
             level_db = (tl.log(peak_level) * (20.0 / LOG10)).to(tl.float64)
-            over = level_db - knee_from  # d + W/2: the soft-knee static curve
-            in_knee = tl.minimum(tl.maximum(over, 0.0), knee_width)
-            target = tl.maximum(over - knee_width, 0.0) * above_slope + in_knee * in_knee * inside_slope
+            if SOFT_KNEE:  # d + W/2 = level - a; W = b
+                in_knee = tl.minimum(tl.maximum(level_db - a, 0.0), b)
+                target = tl.maximum(level_db - a - b, 0.0) * c + in_knee * in_knee * d
+            else:
+                target = tl.minimum(tl.maximum(level_db - a, 0.0), b)
             reductions = tl.zeros([TILE], dtype=tl.float64)
             for i in range(0, tl.minimum(frames - start, TILE)):
                 peak = tl.maximum(_pick(target, cols, i), carried)
                 carried = decay * peak
                 smoothed = keep * smoothed + take * peak
                 reductions = tl.where(cols == i, smoothed, reductions)
-            gains = tl.load(makeup + at, mask=at < frames, other=0.0)
-            linear = tl.exp(reductions * -PER_DB + gains).to(tl.float32)
-            tile = tl.load(x + rows[:, None] * x_stride + at[None, :] * x_step, mask=inside, other=0.0)
-            tl.store(out + rows[:, None] * out_stride + at[None, :], tile * linear[None, :], mask=inside)
+            exponent = reductions * -PER_DB
+            if MAKEUP:
+                exponent += tl.load(makeup + at, mask=at < frames, other=0.0)
+            result = tile * tl.exp(exponent).to(tl.float32)[None, :]
+            if SPLIT:
+                result += base
+            tl.store(out + rows[:, None] * out_stride + at[None, :], result, mask=inside)
         tl.store(peak_carried, tl.log(carried))
         tl.store(smooth_state, smoothed)
