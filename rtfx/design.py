@@ -114,7 +114,9 @@ def biquad_sections(kind: str, freq_hz, samplerate: float, q, gain_db=0.0) -> np
 
     ``freq_hz``, ``q`` and ``gain_db`` broadcast to a common shape ``(S,)``.
     """
-    freq_hz, q, gain_db = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (freq_hz, q, gain_db)))
+    values = [np.asarray(v, dtype=np.float64) for v in (freq_hz, q, gain_db)]
+    common = np.zeros(np.broadcast_shapes((1,), *(v.shape for v in values)))  # (np.broadcast_arrays is slow)
+    freq_hz, q, gain_db = (v + common for v in values)
     amp = 10 ** (gain_db / 40)
     w0 = 2 * np.pi * freq_hz / samplerate
     cos_w0, alpha = np.cos(w0), np.sin(w0) / (2 * q)

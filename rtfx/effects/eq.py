@@ -142,10 +142,10 @@ class ParametricEQ(SosEffect):
                 key = (freq[0], q[0], gain[0])
                 if self._still.get(i, (None,))[0] != key:
                     self._still[i] = (key, self._design_band(band, freq[:1], q[:1], gain[:1]))
-                sections.append(np.broadcast_to(self._still[i][1], (steps,) + self._still[i][1].shape[1:]))
+                sections.append(self._still[i][1])  # (1, n, 6): concatenate repeats it below
             else:
                 sections.append(self._design_band(band, freq, q, gain))
-        return np.concatenate(sections, axis=1)
+        return np.concatenate([band if len(band) == steps else band.repeat(steps, axis=0) for band in sections], axis=1)
 
     def _design_band(self, band: tuple[str, int], freq, q, gain) -> np.ndarray:
         """One band's sections ``(S, n, 6)`` for ``(S,)`` arrays of its values."""
