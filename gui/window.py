@@ -10,52 +10,25 @@ import time
 from pathlib import Path
 
 from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtGui import QAction, QKeySequence, QUndoCommand, QUndoStack
+from PyQt6.QtGui import QAction, QKeySequence, QUndoStack
 from PyQt6.QtWidgets import (
-    QFileDialog, QGroupBox, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QSplitter,
-    QVBoxLayout, QWidget,
+    QGroupBox, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSplitter, QVBoxLayout, QWidget,
 )
 
 from rtfx.preset import PresetError
 
 from .audio_bar import AudioBar
 from .document import RackDocument, live_changes, new_stage
-from .engine_link import ASSETS, EngineLink
+from .engine_link import EngineLink
 from .latency import LatencyPanel
 from .meters import LevelMeter, SpectrumView, TunerView
+from .preset_files import PRESETS, PresetFiles
 from .rack import Palette, ParamPanel, RackView
+from .undo import EditCommand
 
-PRESETS = ASSETS / "presets"
 DEFAULT_PRESET = PRESETS / "guitar_demo.json"
 POLL_MS = 33  # meters refresh (~30 Hz)
 STALL_SECONDS = 3.0  # no new blocks for this long while streaming: the device is gone
-MERGE_SECONDS = 1.5  # knob moves of one parameter closer than this are one undo step
-
-
-class EditCommand(QUndoCommand):
-    """One edit: the document before and after. Moves of one control merge into one step."""
-
-    def __init__(self, window: "MainWindow", before: RackDocument, after: RackDocument, text: str,
-                 merge_key: tuple | None = None) -> None:
-        super().__init__(text)
-        self.window, self.before, self.after = window, before, after
-        self.merge_key = merge_key
-        self.when = time.monotonic()
-
-    def id(self) -> int:
-        return 1 if self.merge_key is not None else -1
-
-    def mergeWith(self, other: QUndoCommand) -> bool:
-        if not isinstance(other, EditCommand) or other.merge_key != self.merge_key or other.when - self.when > MERGE_SECONDS:
-            return False
-        self.after, self.when = other.after, other.when
-        return True
-
-    def redo(self) -> None:
-        self.window.show_document(self.after)
-
-    def undo(self) -> None:
-        self.window.show_document(self.before)
 
 
 def _group(title: str, widget: QWidget) -> QGroupBox:
@@ -66,7 +39,7 @@ def _group(title: str, widget: QWidget) -> QGroupBox:
     return box
 
 
-class MainWindow(QMainWindow):
+class MainWindow(PresetFiles, QMainWindow):
     """The rack window. ``errors`` keeps every error shown (newest last)."""
 
     def __init__(self) -> None:
@@ -305,76 +278,6 @@ class MainWindow(QMainWindow):
             after.stages[index][name] = value
         if not self.edit(after, f"{after.stages[index]['type']} {name}"):
             self._show_params()
-
-    # -- presets -------------------------------------------------------------------------------
-    def ask_unsaved(self) -> str:
-        """Ask what to do with unsaved edits: "save", "discard" or "cancel"."""
-        buttons = QMessageBox.StandardButton
-        answer = QMessageBox.question(
-            self, "Unsaved changes", f"“{self.document.name}” has unsaved changes. Save them first?",
-            buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save)
-        return {buttons.Save: "save", buttons.Discard: "discard"}.get(answer, "cancel")
-
-    def maybe_save(self) -> bool:
-        """True when it is fine to drop the current document (saved, discarded or clean)."""
-        if self.undo_stack.isClean():
-            return True
-        answer = self.ask_unsaved()
-        if answer == "save":
-            return self.save()
-        return answer == "discard"
-
-    def load_document(self, document: RackDocument, path: Path | None, text: str) -> None:
-        self.selected = 0 if document.stages else None
-        self.path = path
-        self.undo_stack.push(EditCommand(self, self.document.copy(), document, text))
-        self.rack.show_document(self.document, self.selected)
-        self._show_params()
-        self.undo_stack.setClean()
-        self._show_title()
-
-    def load_preset_file(self, path: str | Path) -> bool:
-        """Open a preset (asks first if there are unsaved edits); errors are shown, not raised."""
-        if not self.maybe_save():
-            return False
-        try:
-            document = RackDocument.from_file(path)
-        except PresetError as error:
-            self.show_error(str(error))
-            return False
-        self.load_document(document, Path(path), f"open {Path(path).name}")
-        self.statusBar().showMessage(f"Loaded {path}", 4000)
-        return True
-
-    def new_document(self) -> None:
-        if self.maybe_save():
-            self.load_document(RackDocument(), None, "new preset")
-
-    def save_preset_file(self, path: str | Path) -> bool:
-        path = Path(path)
-        try:
-            self.document.save(path)
-        except OSError as error:
-            self.show_error(f"cannot save {path}: {error.strerror}")
-            return False
-        self.path = path
-        self.undo_stack.setClean()
-        self._show_title()
-        self.statusBar().showMessage(f"Saved {path}", 4000)
-        return True
-
-    def save(self) -> bool:
-        return self.save_preset_file(self.path) if self.path and self.path.parent != PRESETS else self.save_as_dialog()
-
-    def open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open preset", str(PRESETS), "rtfx presets (*.json)")
-        if path:
-            self.load_preset_file(path)
-
-    def save_as_dialog(self) -> bool:
-        path, _ = QFileDialog.getSaveFileName(self, "Save preset", str(Path.home() / f"{self.document.name}.json"),
-                                              "rtfx presets (*.json)")
-        return self.save_preset_file(path) if path else False
 
     # -- stream --------------------------------------------------------------------------------
     def start_stream(self) -> None:

@@ -286,10 +286,17 @@ class SosFilter:
         ``sos_steps`` ``(S, N, 6)``: set ``i`` applies to frames ``[i * step, (i + 1) * step)``
         (S = ceil(frames / step)); the designs are trusted (no stability check). The state
         keeps its input-normal coordinates across each change; afterwards the filter holds the
-        last set. The steps' zero-state responses are one batched matmul; only the state
-        hand-over runs step by step.
+        last set. A block of one chunk gets its steps composed into one matrix (``ramp_block``,
+        about half the host work); otherwise the steps' zero-state responses are one batched
+        matmul and only the state hand-over runs step by step. May return a view into an
+        internal buffer, valid until the next call.
         """
         frames, n, channels = x.shape[-1], 2 * self.sections, self.channels
+        if self.can_ramp_block(frames, step):
+            self.ramp_block(sos_steps, step)
+            y = self._piece(x, frames)
+            self._composed = False  # the next block rebuilds the chunk's matrix (and rebalances)
+            return y
         full, rest = divmod(frames, step)
         normal, normal_inv = input_normal_basis(np.concatenate([self.sos[None], sos_steps]))
         f32 = dict(device=self.device, dtype=torch.float32)
