@@ -139,3 +139,20 @@ def test_graphic_eq_is_flat_at_zero_and_names_its_bands():
     _, h = scipy.signal.sosfreqz(effect.sections, 256, fs=RATE)
     np.testing.assert_allclose(np.abs(h), 1.0, atol=1e-12)
     assert [p.name for p in GraphicEQ.params][::3] == ["gain_31hz_db", "gain_250hz_db", "gain_2khz_db", "gain_16khz_db"]
+
+
+def test_moving_and_still_bands_design_like_one_step_at_a_time():
+    """The parametric EQ designs a band that holds still over a ramp's steps once and keeps
+    it while its values stay; every step still equals designing that step's values alone."""
+    bands = ["lowshelf", "peaking", {"kind": "highpass", "slope_db": 24}]
+    eq, fresh = (ParametricEQ(bands=bands).prepare(ProcessSpec(48000, 64, 2)) for _ in range(2))
+    steps = 16
+    values = {p.name: np.full(steps, eq.value(p.name)) for p in eq.params}
+    values["b2_freq_hz"] = np.geomspace(500, 2000, steps)  # one band moves
+    for still_gain in (eq.value("b1_gain_db"), 5.0):  # then a still band takes a new value
+        values["b1_gain_db"] = np.full(steps, still_gain)
+        designs = eq.design_steps(values)
+        assert designs.shape == (steps, 4, 6)
+        for i in range(steps):
+            alone = fresh.design_steps({name: v[i : i + 1] for name, v in values.items()})[0]
+            assert np.allclose(designs[i], alone, rtol=1e-12, atol=1e-15)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.linalg
 import scipy.signal
 import torch
 
 from rtfx.design import BAND_TYPES, FAMILIES
 from rtfx.kernels.iir import SosFilter, block_matrix
-from rtfx.kernels.ramp import input_normal_basis
+from rtfx.kernels.ramp import GRAMIAN_DELTA, compose_steps, input_normal_basis, section_gramians
 from rtfx.kernels.sos import check_sos
 
 from conftest import DEVICES, rel_err, stream
@@ -171,24 +172,64 @@ def test_a_tree_of_four_levels_carries_the_state(device):
 
 
 def test_a_ramp_composed_into_one_matrix_equals_the_stepped_ramp():
-    """Capture mode: ``ramp_block`` folds a block's coefficient steps into the one matrix a
-    graph replays; it filters exactly like ``process_ramp`` stepping through them, and the
-    blocks after it carry on the same."""
+    """``ramp_block`` (capture mode) and ``process_ramp`` on a block of one chunk fold a block's
+    coefficient steps into one matrix; both filter exactly like ``process_ramp`` stepping
+    through them (a filter whose chunk is longer than the block), and the still blocks after
+    a ramp carry on the same."""
     rate, block, step = 48000, 64, 4
     freqs = np.geomspace(300, 3000, 3 * block // step)
     designs = np.stack([scipy.signal.butter(4, f, fs=rate, output="sos") for f in freqs])
     rng = np.random.default_rng(8)
     x = torch.from_numpy(rng.standard_normal((2, 6 * block)).astype(np.float32))
-    stepped, composed = (SosFilter(designs[0], 2, block) for _ in range(2))
-    outs = [[], []]
+    stepped = SosFilter(designs[0], 2, 2 * block)  # chunk 128: the step-by-step scan
+    captured, composed = (SosFilter(designs[0], 2, block) for _ in range(2))
+    assert not stepped.can_ramp_block(block, step) and composed.can_ramp_block(block, step)
+    outs = [[], [], []]
     for i, piece in enumerate(x.split(block, -1)):
         if i in (1, 2, 3):  # three blocks of moving coefficients, then still ones
             steps = designs[(i - 1) * block // step : i * block // step]
             outs[0].append(stepped.process_ramp(piece, steps, step).clone())
-            composed.ramp_block(steps, step)
+            outs[1].append(composed.process_ramp(piece, steps, step).clone())
+            captured.ramp_block(steps, step)
         else:
             outs[0].append(stepped.process(piece).clone())  # a view: valid until the next call
-            composed.before_block(block)
-        outs[1].append(composed.process(piece).clone())
-    a, b = (torch.cat(o, -1).double().numpy() for o in outs)
-    assert rel_err(b, a) <= 1e-5
+            outs[1].append(composed.process(piece).clone())
+            captured.before_block(block)
+        outs[2].append(captured.process(piece).clone())
+    reference, *others = (torch.cat(o, -1).double().numpy() for o in outs)
+    for other in others:
+        assert rel_err(other, reference) <= 1e-5
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5, 6, 7, 16])
+def test_composed_steps_equal_the_steps_one_after_another(count):
+    """``compose_steps`` pairs neighbours level by level (an odd step waits for the end); the
+    result is the map of running the steps in order."""
+    rng = np.random.default_rng(count)
+    n, k = 4, 3
+    operators = rng.standard_normal((count, n + k, n + k)) * 0.4
+    start = rng.standard_normal((n, n))
+    state = np.vstack([start, np.zeros((count * k, n))])  # rows: [z, x]; columns: the state
+    expected = np.zeros((n + count * k, n + count * k))
+    for i, op in enumerate(operators):  # the definition: the state moves on, step by step
+        inputs = np.zeros((n + count * k, k))
+        inputs[n + i * k : n + (i + 1) * k] = np.eye(k)
+        expected[:, n + i * k : n + (i + 1) * k] = state @ op[:n, n:] + inputs @ op[n:, n:]
+        state = state @ op[:n, :n] + inputs @ op[n:, :n]
+    expected[:, :n] = state
+    assert np.allclose(compose_steps(operators, start), expected, atol=1e-12)
+
+
+def test_section_gramians_solve_the_lyapunov_equation():
+    """The closed-form 2x2 Gramians equal scipy's discrete Lyapunov solution for sections all
+    over the stability triangle."""
+    rng = np.random.default_rng(11)
+    a2 = rng.uniform(-0.99, 0.99, 200)
+    a1 = rng.uniform(-1, 1, 200) * (1 + a2) * 0.99
+    g1, g2 = rng.standard_normal((2, 200))
+    p11, p12, p22 = section_gramians(a1, a2, g1, g2)
+    for i in range(0, 200, 7):
+        a = np.array([[-a1[i], 1.0], [-a2[i], 0.0]])
+        g = np.array([g1[i], g2[i]])
+        p = scipy.linalg.solve_discrete_lyapunov(a, np.outer(g, g) + GRAMIAN_DELTA * np.eye(2))
+        assert np.allclose([p11[i], p12[i], p22[i]], [p[0, 0], p[0, 1], p[1, 1]], rtol=1e-9, atol=1e-12)
