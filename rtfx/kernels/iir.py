@@ -110,7 +110,7 @@ class SosFilter:
         self._tree = [(torch.empty((m + 1) * states, m * states, **f32), torch.empty(m * states, states, **f32))
                       for m in self._fans]
         # Streaming blocks of up to MAX_DIRECT_CHUNKS chunks get all chunk-start states from
-        # one matmul with a precomputed matrix; longer (offline) blocks use the log-step scan.
+        # one matmul with a precomputed matrix; longer (offline) blocks use the tree.
         self._direct_chunks = max_chunks if max_chunks <= MAX_DIRECT_CHUNKS else 0
         if self._direct_chunks:
             width = states * (max_chunks + 1)
