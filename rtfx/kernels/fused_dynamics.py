@@ -62,16 +62,18 @@ def deesser(effect, x: torch.Tensor, low: torch.Tensor, out: torch.Tensor) -> to
     """The block of a ``DeEsser``: ``x`` and its low band ``low`` (``(channels, frames)``
     float32) to ``low + gain * (x - low)`` in ``out``; returns ``out``."""
     limits = (effect._threshold.tensor, effect._range.tensor) * 2
-    return _level_gain(effect, x, x, low, out, limits, effect._threshold.tensor, soft_knee=False, split=True)
+    return _level_gain(effect, x, x, low, out, limits, None, soft_knee=False, split=True)
 
 
 def _level_gain(effect, x, side, low, out, curve, makeup, soft_knee: bool, split: bool) -> torch.Tensor:
-    """Launch ``_level_gain_kernel`` for an effect whose ``_smoother`` is an ``AttackRelease``."""
+    """Launch ``_level_gain_kernel`` for an effect whose ``_smoother`` is an ``AttackRelease``;
+    ``makeup``: a per-frame gain control, or None."""
     peak, smooth = effect._smoother._peak, effect._smoother._smooth
     _level_gain_kernel[(1,)](
         x, *x.stride(), side, *side.stride(), low, *low.stride(), out, out.stride(0),
-        peak._carried, peak._table[1:], smooth.state, smooth._carry, smooth._fall, *curve, makeup,
-        SOFT_KNEE=soft_knee, SPLIT=split, MAKEUP=soft_knee, **_launch_shape(x))
+        peak._carried, peak._table[1:], smooth.state, smooth._carry, smooth._fall, *curve,
+        x if makeup is None else makeup,  # (not read without one)
+        SOFT_KNEE=soft_knee, SPLIT=split, MAKEUP=makeup is not None, **_launch_shape(x))
     return out
 
 
