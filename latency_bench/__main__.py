@@ -35,6 +35,9 @@ def main(argv=None) -> int:
     ap.add_argument("--only", choices=["latency", "offline"], default=None,
                     help="run one part; the other part of an existing core.json in the output "
                          "folder (same machine) is kept, so the two can run as separate commands")
+    ap.add_argument("--offline-chains", default=None,
+                    help="offline: only these chains' cells (comma-separated: iir, fir, butter8); "
+                         "the other rows of an existing core.json in the output folder are kept")
     ap.add_argument("--no-offline", action="store_true",
                     help="skip the offline throughput grid (TorchFX's paper setup)")
     args = ap.parse_args(argv)
@@ -57,7 +60,8 @@ def main(argv=None) -> int:
     doc, jpath, mpath = run(grid, devices, blocks, warmup, args.out, command=command.strip(),
                             log=sys.stderr, subdir="quick" if args.quick else "", budget_s=budget,
                             offline_grid=offline_grid, offline_budget_s=args.offline_budget,
-                            keep_other_part=args.only is not None)
+                            keep_other_part=args.only is not None,
+                            offline_chains=args.offline_chains.split(",") if args.offline_chains else None)
     print(mpath.read_text())
     print(f"wrote {jpath} and {mpath}", file=sys.stderr)
     try:

@@ -301,8 +301,9 @@ def run_cell(chain: str, channels: int, seconds: float, devices: list[str], reps
 
 
 def run(devices: list[str], quick: bool, reps: int | None = None, budget_s: float | None = None,
-        log=sys.stderr) -> list[dict]:
-    grid = quick_grid() if quick else full_grid()
+        log=sys.stderr, chains: list[str] | None = None) -> list[dict]:
+    """Run the offline grid (``chains``: only those chains' cells); one record per cell."""
+    grid = [cell for cell in (quick_grid() if quick else full_grid()) if chains is None or cell[0] in chains]
     reps = reps or (1 if quick else 3)
     budget_s = budget_s or (5.0 if quick else 15.0)
     out = []

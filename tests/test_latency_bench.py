@@ -208,6 +208,21 @@ def test_cli_quick_arguments(tmp_path, monkeypatch):
     assert again["offline"] and again["settings"]["latency_from"] == doc["settings"]["command"]
 
 
+def test_offline_chains_rerun_only_their_rows(tmp_path, monkeypatch):
+    """--offline-chains re-times only those chains' offline cells; the other rows of the same
+    folder stay as they were, and the settings say where each came from."""
+    monkeypatch.setattr(offline, "quick_grid", lambda: [("iir", 1, 0.05), ("butter8", 1, 0.05)])
+    assert main(["--quick", "--dsp", "cpu", "--only", "offline", "--out", str(tmp_path)]) == 0
+    first = json.loads((tmp_path / "core.json").read_text())
+    assert main(["--quick", "--dsp", "cpu", "--only", "offline", "--offline-chains", "butter8",
+                 "--out", str(tmp_path)]) == 0
+    again = json.loads((tmp_path / "core.json").read_text())
+    assert [row["chain"] for row in again["offline"]] == ["iir", "butter8"]
+    assert again["offline"][0] == first["offline"][0]  # kept as it was
+    assert again["offline"][1]["impls"]["rtfx-cpu"]["status"] == "ok"
+    assert again["settings"]["offline_from"].startswith("butter8 rows: this run; the others: ")
+
+
 def test_full_grid_covers_the_issue():
     grid = C.full_grid()
     iir = [c for c in grid if c.kind == "iir"]
