@@ -160,7 +160,8 @@ def test_scan_over_groups_carries_the_state(device, pieces):
 @pytest.mark.parametrize("device", DEVICES)
 def test_a_tree_of_four_levels_carries_the_state(device):
     """Chunks of 2 frames over 300 000 frames make a tree of four levels (16, 64, 64 and the
-    top): every level's partial last group and the state left behind match sosfilt."""
+    top; a long cascade gets narrower levels): every level's partial last group and the state
+    left behind match sosfilt."""
     sos = scipy.signal.butter(4, 300, fs=48000, output="sos")
     x = np.random.default_rng(7).standard_normal((2, 300_001))
     kernel = SosFilter(sos, 2, x.shape[1], device, chunk=2)
@@ -169,6 +170,11 @@ def test_a_tree_of_four_levels_carries_the_state(device):
     ref, end = scipy.signal.sosfilt(sos, x, axis=-1, zi=np.zeros((2, 2, 2)))
     assert rel_err(y, ref) <= TOLERANCE
     assert np.abs(kernel.zi - end).max() <= TOLERANCE * np.abs(end).max()
+    long = scipy.signal.butter(16, 2000, fs=48000, output="sos")  # 8 sections: levels of 16
+    kernel = SosFilter(long, 2, x.shape[1], device, chunk=2)
+    assert kernel._fans == [16, 16, 16, 16, 16]
+    y = kernel.process(torch.from_numpy(x).float().to(device)).double().cpu().numpy()
+    assert rel_err(y, scipy.signal.sosfilt(long, x, axis=-1)) <= TOLERANCE
 
 
 def test_a_ramp_composed_into_one_matrix_equals_the_stepped_ramp():

@@ -44,16 +44,22 @@ MAX_DIRECT_CHUNKS = 64
 #: (see ``_chunks_tree``; the first level's matmul touches every chunk, so it stays small).
 GROUP = 16
 FAN = 64
+#: ... fewer for long cascades: a level's matrix keeps at most this many rows, ``(fan + 1) 2N``
+#: (an 8-section cascade at fan 64 took ~170 ms to rebuild on the CPU after a coefficient change).
+TREE_ROWS = 520
 
 
-def tree_fans(chunks: int) -> list[int]:
-    """Fan-out of each level of the tree over ``chunks`` chunks: ``GROUP``, then ``FAN`` until
-    one group holds the top level."""
+def tree_fans(chunks: int, states: int) -> list[int]:
+    """Fan-out of each level of the tree over ``chunks`` chunks of ``states`` (2N) states:
+    ``GROUP``, then the upper fan-out (``FAN``, or less for long cascades, see ``TREE_ROWS``)
+    until one group holds the top level."""
+    upper = 1 << max(0, (TREE_ROWS // states - 1).bit_length() - 1)  # largest power of two that fits
+    upper = min(FAN, max(GROUP, upper))
     fans, units = [GROUP], -(-chunks // GROUP)
-    while units > FAN:
-        fans.append(FAN)
-        units = -(-units // FAN)
-    return fans + [FAN]
+    while units > upper:
+        fans.append(upper)
+        units = -(-units // upper)
+    return fans + [upper]
 
 
 def default_chunk(max_block: int) -> int:
@@ -106,7 +112,7 @@ class SosFilter:
         self._state = self._buffers[self.chunk][0][:, :states]
         max_chunks = max(1, -(-max_block // self.chunk))
         # The tree's levels (long blocks): (within, sum) matrices per level, see _refresh_tree.
-        self._fans = tree_fans(max_chunks) if max_chunks > MAX_DIRECT_CHUNKS else []
+        self._fans = tree_fans(max_chunks, states) if max_chunks > MAX_DIRECT_CHUNKS else []
         self._tree = [(torch.empty((m + 1) * states, m * states, **f32), torch.empty(m * states, states, **f32))
                       for m in self._fans]
         # Streaming blocks of up to MAX_DIRECT_CHUNKS chunks get all chunk-start states from
@@ -360,11 +366,11 @@ class SosFilter:
     def _chunks_tree(self, x: torch.Tensor) -> torch.Tensor:
         """Any number of chunks, parallel over time, in a tree of groups.
 
-        Level 0 groups ``GROUP`` chunks, each level above groups ``FAN`` units of the one
-        below. Going up, one matmul per level sums each group's units' ``U`` into the group's
-        own; the top level (at most ``FAN`` units) gets its start states in one matmul, as in
-        ``_chunks_direct``; going down, one matmul per level gives every unit's start state
-        from its group's. Four passes over the signal-sized data (read X twice, write Y,
+        Level 0 groups ``GROUP`` chunks, each level above groups up to ``FAN`` units of the
+        one below (``tree_fans``). Going up, one matmul per level sums each group's units'
+        ``U`` into the group's own; the top level (one group) gets its start states in one
+        matmul, as in ``_chunks_direct``; going down, one matmul per level gives every unit's
+        start state from its group's. Four passes over the signal-sized data (read X twice, write Y,
         update Y in place); the tree works on end states, ``2N`` numbers per chunk.
         """
         states, k, ch = 2 * self.sections, self.chunk, self.channels
