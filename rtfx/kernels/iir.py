@@ -35,33 +35,11 @@ import torch
 
 from .balance import balancing_transform
 from .ramp import block_matrices, compose_steps, in_basis, input_normal_basis, one_sample
-from .statespace import block_matrix, starts_matrix, time_varying_scan
+from .statespace import block_matrix, starts_matrix, time_varying_scan, tree_fans
 from .sos import check_sos
 
 #: Longest block (in chunks) whose chunk-start states come from one precomputed matmul.
 MAX_DIRECT_CHUNKS = 64
-#: Longer blocks: chunks per group at the tree's first level, and units per group above it
-#: (see ``_chunks_tree``; the first level's matmul touches every chunk, so it stays small).
-GROUP = 16
-FAN = 64
-#: ... fewer for long cascades: a level's matrix keeps at most this many rows, ``(fan + 1) 2N``
-#: (an 8-section cascade at fan 64 took ~170 ms to rebuild on the CPU after a coefficient change).
-TREE_ROWS = 520
-
-
-def tree_fans(chunks: int, states: int) -> list[int]:
-    """Fan-out of each level of the tree over ``chunks`` chunks of ``states`` (2N) states:
-    ``GROUP``, then the upper fan-out (``FAN``, or less for long cascades, see ``TREE_ROWS``)
-    until one group holds the top level."""
-    upper = 1 << max(0, (TREE_ROWS // states - 1).bit_length() - 1)  # largest power of two that fits
-    upper = min(FAN, max(GROUP, upper))
-    fans, units = [GROUP], -(-chunks // GROUP)
-    while units > upper:
-        fans.append(upper)
-        units = -(-units // upper)
-    return fans + [upper]
-
-
 def default_chunk(max_block: int) -> int:
     """Chunk length K (a power of two).
 
@@ -366,8 +344,8 @@ class SosFilter:
     def _chunks_tree(self, x: torch.Tensor) -> torch.Tensor:
         """Any number of chunks, parallel over time, in a tree of groups.
 
-        Level 0 groups ``GROUP`` chunks, each level above groups up to ``FAN`` units of the
-        one below (``tree_fans``). Going up, one matmul per level sums each group's units'
+        Level 0 groups 16 chunks, each level above groups up to 64 units of the one below
+        (``tree_fans``). Going up, one matmul per level sums each group's units'
         ``U`` into the group's own; the top level (one group) gets its start states in one
         matmul, as in ``_chunks_direct``; going down, one matmul per level gives every unit's
         start state from its group's. Four passes over the signal-sized data (read X twice, write Y,

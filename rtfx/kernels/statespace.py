@@ -2,13 +2,36 @@
 
 ``block_matrix`` maps a block's start state and inputs to its end state and outputs (see
 ``iir.py``); ``starts_matrix`` gives every chunk's start state of a block in one matmul;
-``time_varying_scan`` chains per-step operators by a log-step scan.
+``time_varying_scan`` chains per-step operators by a log-step scan; ``tree_fans`` lays out
+the tree of ``starts_matrix`` matmuls that long blocks use (``SosFilter._chunks_tree``).
 """
 from __future__ import annotations
 
 import numpy as np
 import scipy.signal
 import torch
+
+
+#: The tree over a long block's chunks: chunks per group at its first level, and units per
+#: group above it (the first level's matmul touches every chunk: it stays small).
+GROUP = 16
+FAN = 64
+#: ... fewer for long cascades: a level's matrix keeps at most this many rows, ``(fan + 1) 2N``
+#: (a 12-section cascade at fan 64 took ~170 ms to rebuild on the CPU after a coefficient change).
+TREE_ROWS = 520
+
+
+def tree_fans(chunks: int, states: int) -> list[int]:
+    """Fan-out of each level of the tree over ``chunks`` chunks of ``states`` (2N) states:
+    ``GROUP``, then the upper fan-out (``FAN``, or less for long cascades, see ``TREE_ROWS``)
+    until one group holds the top level."""
+    upper = 1 << max(0, (TREE_ROWS // states - 1).bit_length() - 1)  # largest power of two that fits
+    upper = min(FAN, max(GROUP, upper))
+    fans, units = [GROUP], -(-chunks // GROUP)
+    while units > upper:
+        fans.append(upper)
+        units = -(-units // upper)
+    return fans + [upper]
 
 
 def block_matrix(sos: np.ndarray, frames: int) -> np.ndarray:
