@@ -1,6 +1,7 @@
 #!/bin/bash
-# On a lent GPU machine (no internet): the CUDA-marked tests, the rack's CUDA cost and the
-# live path eager against one CUDA graph per block (latency_bench.gpu_live).
+# On a lent GPU machine (no internet): the CUDA-marked tests, the rack's CUDA cost, the
+# live path eager against one CUDA graph per block (latency_bench.gpu_live), where a graph
+# block's time goes (scripts/graph_floor.py) and a paced soak (scripts/gpu_soak.py): ~7 min.
 # Usage: bash scripts/gpu_check.sh OUTDIR   (carry the wheels folder .whl/: soundfile, cffi,
 # pycparser, jsonschema and its dependencies, pytest, tqdm for that machine's Python).
 set -u
@@ -27,3 +28,5 @@ tail -3 "$out/cuda-tests.log"
 grep -E "^(FAILED|ERROR)" "$out/cuda-tests.log" | head -40
 python3 -m latency_bench.rack --dsp cuda --blocks 300 --out "$out" 2>&1 | tail -2
 python3 -m latency_bench.gpu_live --out "$out" 2>&1 | tail -2
+python3 scripts/graph_floor.py guitar_lead vocal_live > "$out/graph_floor.txt" 2>&1; head -2 "$out/graph_floor.txt"
+python3 scripts/gpu_soak.py guitar_lead 30 64 > "$out/gpu_soak.txt" 2>&1; cat "$out/gpu_soak.txt"
