@@ -40,6 +40,8 @@ from .sos import check_sos
 
 #: Longest block (in chunks) whose chunk-start states come from one precomputed matmul.
 MAX_DIRECT_CHUNKS = 64
+
+
 def default_chunk(max_block: int) -> int:
     """Chunk length K (a power of two).
 
