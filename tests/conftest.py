@@ -1,6 +1,8 @@
 """Shared helpers: block partitions, streaming, relative error, the CUDA marker."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,10 @@ torch.set_num_threads(1)
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on the GPU machine)")
 DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, CUDA])]
+#: Where the fused (Triton) kernels can be tested: a GPU, or the CPU under Triton's interpreter.
+TRITON_DEVICES = [pytest.param("cuda", marks=[pytest.mark.cuda, CUDA]),
+                  pytest.param("cpu", marks=pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1",
+                                                               reason="the CPU runs Triton only under TRITON_INTERPRET=1"))]
 
 
 def partition(total: int, sizes, seed: int = 0) -> list[int]:

@@ -2,7 +2,6 @@
 parameters move: on a GPU, or on the CPU under ``TRITON_INTERPRET=1`` (Triton's interpreter)."""
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 import numpy as np
@@ -10,13 +9,12 @@ import pytest
 import torch
 
 from rtfx import EFFECTS, ProcessSpec
-from rtfx.kernels import fused_dynamics
+from rtfx.kernels.fused import available
+
+from conftest import TRITON_DEVICES
 
 pytest.importorskip("triton")
 
-DEVICES = [pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]),
-           pytest.param("cpu", marks=pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1",
-                                                        reason="the CPU runs Triton only under TRITON_INTERPRET=1"))]
 #: Moves per effect: (block index, parameter, value), to cross thresholds, holds and times.
 MOVES = {
     "gate": [(3, "threshold_db", -20.0), (6, "hold_ms", 0.0), (9, "attack_ms", 0.1), (12, "release_ms", 5.0),
@@ -36,7 +34,7 @@ def signal(frames: int, seed: int = 0) -> np.ndarray:
     return (rng.standard_normal((2, frames)) * envelope).astype(np.float32)
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", TRITON_DEVICES)
 @pytest.mark.parametrize("name", sorted(MOVES))
 @pytest.mark.parametrize("capture", [False, True])
 def test_fused_equals_torch(device, name, capture):
@@ -59,4 +57,4 @@ def test_fused_equals_torch(device, name, capture):
 
 
 def test_available_only_on_cuda():
-    assert not fused_dynamics.available("cpu")
+    assert not available("cpu")

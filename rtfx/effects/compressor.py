@@ -6,7 +6,7 @@ import torch
 from ..controls import Control
 from ..design import design_biquad
 from ..effect import Effect
-from ..kernels import fused_dynamics
+from ..kernels import fused, fused_dynamics
 from ..kernels.dynamics import AttackRelease, DbGain, LinkedLevel
 from ..kernels.envelope import F64, Views
 from ..kernels.iir import SosFilter
@@ -91,7 +91,7 @@ class Compressor(Effect):
         if spec.capture:
             self._smoother.fix_chunks(self._smoothed["attack_ms"].param.minimum * 1e-3, spec.samplerate)
         self._gain = DbGain(spec.channels, frames, device, makeup=True)
-        self._fused = fused_dynamics.available(device)
+        self._fused = fused.available(device)
         self._hpf = SosFilter(self._hpf_sections(), spec.channels, frames, device)
         self._hpf_hz = self.value("sidechain_hpf_hz")
         self._hpf_on = Control(1, device, torch.bool)

@@ -6,7 +6,7 @@ import torch
 from ..controls import Control
 from ..design import design_biquad
 from ..effect import Effect
-from ..kernels import fused_dynamics
+from ..kernels import fused, fused_dynamics
 from ..kernels.dynamics import AttackRelease, DbGain, LinkedLevel
 from ..kernels.envelope import F64, Views
 from ..kernels.iir import SosFilter
@@ -50,7 +50,7 @@ class DeEsser(Effect):
         if spec.capture:
             self._smoother.fix_chunks(self._smoothed["attack_ms"].param.minimum * 1e-3, spec.samplerate)
         self._gain = DbGain(spec.channels, frames, device)
-        self._fused = fused_dynamics.available(device)
+        self._fused = fused.available(device)
         self._high = torch.empty(spec.channels, frames, device=device)
         self._buffers = Views(lambda n: (self._high[:, :n], self._reduction[:n]))
         self._times = None

@@ -13,7 +13,8 @@ asymmetric shaper makes from a signal.
 
 Up/down sampling is ``rtfx.kernels.oversample.Oversampler``: linear phase, so the output is
 delayed by ``latency`` frames (82 for L = 2, 4, 8; 0 for L = 1); ``mix`` and bypass blend
-with the input delayed to match (``Effect.latency``).
+with the input delayed to match (``Effect.latency``). On a CUDA device with Triton, drive, up,
+shaper and down are one kernel per block (``rtfx.kernels.fused_drive``, the same filters).
 
 Aliasing, measured by ``tests/test_drive.py`` (a 5 kHz sine of peak 0.5 at 48 kHz, bias 0, tone
 20 kHz; the largest component that is not DC or a harmonic of 5 kHz, relative to the
@@ -37,6 +38,8 @@ import torch
 from ..controls import Control
 from ..design import design_biquad
 from ..effect import Effect
+from ..kernels import fused
+from ..kernels.fused_drive import FusedShaper
 from ..kernels.iir import SosFilter
 from ..kernels.oversample import FACTORS, Oversampler, check_factor, latency_frames
 from ..params import Param
@@ -97,8 +100,10 @@ class Drive(Effect):
         self._scratch = [scratch[: spec.channels * n * factor].view(spec.channels, n * factor)
                          for n in range(spec.blocksize + 1)]  # by base-rate frames
         self._out = torch.empty(spec.channels, spec.blocksize, **f32)
+        self._fused = (FusedShaper(factor, self.type_name, spec.channels, spec.blocksize, spec.device)
+                       if fused.available(spec.device) else None)
         self._resampler = (Oversampler(factor, spec.channels, spec.blocksize, spec.device, spec.capture)
-                           if factor > 1 else None)
+                           if factor > 1 and self._fused is None else None)
         self.sections = self._applied = self.design()
         self._designed_tone = self.value("tone_hz")
         self._post = SosFilter(self.sections, spec.channels, spec.blocksize, spec.device)
@@ -116,8 +121,9 @@ class Drive(Effect):
                 self.sections = sections
 
     def _reset(self) -> None:
-        if self._resampler is not None:
-            self._resampler.reset()
+        for stage in (self._resampler, self._fused):
+            if stage is not None:
+                stage.reset()
         self._post.reset()
         self._drive.snap(db_to_linear(self.value("drive_db")))
         self._level.snap(db_to_linear(self.value("level_db")))
@@ -135,19 +141,26 @@ class Drive(Effect):
         self._post.before_block(frames)
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
-        frames = x.shape[-1]
+        if self._fused is not None:
+            u = self._fused.run(x, self._drive.factors(x.shape[-1]), self._bias.tensor)
+        else:
+            u = self._shape_block(x)
+        return self._level.apply(self._post.process(u), self._out)
+
+    def _shape_block(self, x: torch.Tensor) -> torch.Tensor:
+        """Drive, up-sampling, shaper and down-sampling as torch ops."""
         u = self._drive.apply(x, self._driven)
         if self._resampler is not None:
             u = self._resampler.up(u)
         biased = self.spec.capture or self.value("bias") != 0.0
         if biased:
             u.add_(self._bias.tensor[0])
-        u = self.shape_(u, self._scratch[frames])
+        u = self.shape_(u, self._scratch[x.shape[-1]])
         if biased:
             u.sub_(self._bias.tensor[1])
         if self._resampler is not None:
             u = self._resampler.down(u)
-        return self._level.apply(self._post.process(u), self._out)
+        return u
 
     def _preset_fields(self) -> dict:
         return {"oversample": self.oversample}

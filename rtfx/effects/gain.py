@@ -42,6 +42,10 @@ class GainRamp:
         if not (self._unity and not self._always):
             self._ramp.set(start, value, frames)
 
+    def factors(self, frames: int) -> torch.Tensor:
+        """The ``(frames,)`` gains of the next block (device tensor; only with ``always``)."""
+        return self._ramp.tensor[:frames]
+
     def apply(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """``x`` ``(channels, frames)`` times the ramp, into ``out`` ``(channels, >= frames)``
         (or ``x`` itself at a steady unity gain outside capture)."""

@@ -5,7 +5,7 @@ import torch
 
 from ..controls import Control
 from ..effect import Effect
-from ..kernels import fused_dynamics
+from ..kernels import fused, fused_dynamics
 from ..kernels.dynamics import DbGain, LinkedLevel
 from ..kernels.envelope import F64, DecayingMax, LatestIndex, OnePole, Views, coefficient
 from ..params import Param
@@ -57,7 +57,7 @@ class Gate(Effect):
         if spec.capture:  # the shortest attack has the smallest coefficient
             self._smoother.fix_chunks(coefficient(self._smoothed["attack_ms"].param.minimum * 1e-3, spec.samplerate))
         self._gain = DbGain(spec.channels, frames, device)
-        self._fused = fused_dynamics.available(device)
+        self._fused = fused.available(device)
         # Linear levels that open and close the gate, and the hold in frames.
         self._open_level, self._close_level = Control(1, device, F64), Control(1, device, F64)
         self._hold_frames = Control(1, device, torch.int64)

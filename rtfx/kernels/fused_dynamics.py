@@ -10,9 +10,8 @@ is written at the end. The states live in the same tensors as the torch kernels'
 ``DecayingMax._carried``, ``LatestIndex.state``, ``Smoother.state``), so ``reset``, the meters
 and the controls work unchanged.
 
-Triton is optional: ``available(device)`` says whether these kernels serve a device (CUDA with
-Triton installed). ``tests/test_fused_dynamics.py`` checks them against the torch kernels (on a
-GPU, or on the CPU under ``TRITON_INTERPRET=1``).
+Triton is optional (``fused.available``). ``tests/test_fused_dynamics.py`` checks these kernels
+against the torch kernels.
 """
 from __future__ import annotations
 
@@ -20,19 +19,10 @@ import math
 
 import torch
 
-try:
-    import triton
-    import triton.language as tl
-except ImportError:  # the CPU wheels of torch come without it
-    triton = None
+from .fused import tl, triton
 
 #: Frames per tile: the recursion picks one frame of a tile per step, O(TILE) work each.
 TILE = 64
-
-
-def available(device) -> bool:
-    """Whether the fused kernels can run on ``device`` (a CUDA device, with Triton)."""
-    return triton is not None and torch.device(device).type == "cuda"
 
 
 def _launch_shape(x: torch.Tensor) -> dict:

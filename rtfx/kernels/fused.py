@@ -1,0 +1,20 @@
+"""Triton where it is installed: what the fused (one kernel per block) paths share.
+
+The CPU wheels of torch come without Triton; the CUDA wheels bring it. ``available(device)`` says
+whether the fused kernels serve a device. Tests run them on a GPU, or on the CPU under
+``TRITON_INTERPRET=1`` (Triton's interpreter).
+"""
+from __future__ import annotations
+
+import torch
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:
+    triton = tl = None
+
+
+def available(device) -> bool:
+    """Whether the fused kernels can run on ``device`` (a CUDA device, with Triton)."""
+    return triton is not None and torch.device(device).type == "cuda"
