@@ -5,7 +5,7 @@ import torch
 
 
 class FixedDelay:
-    """Delays ``(channels, frames)`` blocks by ``frames`` samples; state carries across blocks.
+    """Delays ``(channels, frames)`` blocks by ``delay`` samples; state carries across blocks.
 
     Args:
         channels: number of channels.
@@ -16,22 +16,19 @@ class FixedDelay:
 
     def __init__(self, channels: int, delay: int, max_block: int, device="cpu", dtype=torch.float32) -> None:
         self.delay = delay
-        # [history | block]; after each block the history moves to the front via ``_spare``.
-        self._buffer = torch.zeros(channels, delay + max_block, device=device, dtype=dtype)
-        self._spare = torch.zeros(channels, delay, device=device, dtype=dtype)
-        self._out = torch.zeros(channels, max_block, device=device, dtype=dtype)
+        self._history = torch.zeros(channels, delay, device=device, dtype=dtype)  # the last ``delay`` samples
+        self._joined = torch.zeros(channels * (delay + max_block), device=device, dtype=dtype)
 
     def reset(self) -> None:
-        self._buffer.zero_()
+        self._history.zero_()
 
     def process(self, x: torch.Tensor) -> torch.Tensor:
         """The block ``delay`` samples ago, same shape as ``x``; a view valid until the next call.
 
-        Always the same buffers (a CUDA graph can replay it)."""
-        frames, delay = x.shape[-1], self.delay
-        self._buffer[:, delay : delay + frames].copy_(x)
-        out = self._out[:, :frames]
-        out.copy_(self._buffer[:, :frames])
-        self._spare.copy_(self._buffer[:, frames : frames + delay])
-        self._buffer[:, :delay].copy_(self._spare)
-        return out
+        Two kernels on the same buffers every block (a CUDA graph can replay it): history and
+        block joined, then the joined tail kept as the next history."""
+        channels, frames = x.shape
+        joined = self._joined[: channels * (self.delay + frames)].view(channels, self.delay + frames)
+        torch.cat((self._history, x), 1, out=joined)
+        self._history.copy_(joined[:, frames:])
+        return joined[:, :frames]

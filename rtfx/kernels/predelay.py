@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from ..controls import Control
+from . import fused, fused_lines
 from .fdn import DelayLines
 
 
@@ -19,12 +20,14 @@ class PreDelay:
             the longest block. fade: crossfade length in samples. device: torch device.
         capture: ``run`` issues the same kernels on every block (it always reads both delays
             and crossfades; the weights are 1 when no crossfade runs). The crossfade's weights
-            are written by the host, only while they change.
+            are written by the host, only while they change. On CUDA with Triton a block is one
+            kernel (``fused_lines.predelay``).
     """
 
     def __init__(self, channels: int, max_delay: int, max_block: int, fade: int, device,
                  capture: bool = False) -> None:
         self.capture = capture
+        self._fused = capture and fused.available(device)
         self._lines = DelayLines(channels, max_delay, max_block, device, capture)
         f32 = dict(device=device, dtype=torch.float32)
         self._old = torch.empty(channels, max_block, **f32)
@@ -72,6 +75,9 @@ class PreDelay:
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``(channels, n)`` delayed; a view into a buffer (valid until the next call)."""
         n = x.shape[-1]
+        if self._fused:
+            lines = self._lines
+            return fused_lines.predelay(lines.ring, lines.origin, self._reads.tensor, self._weights.tensor, x, self._old[:, :n])
         self._lines.write(x)
         if self.capture:
             reads = self._reads.tensor
