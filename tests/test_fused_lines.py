@@ -1,14 +1,18 @@
-"""The fused (Triton) pre-delay equals its torch path in capture mode while the delay moves:
-on a GPU, or on the CPU under ``TRITON_INTERPRET=1`` (Triton's interpreter)."""
+"""The fused (Triton) pre-delay and echo delay equal their torch paths in capture mode while
+their parameters move: on a GPU, or on the CPU under ``TRITON_INTERPRET=1`` (Triton's interpreter)."""
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
+from rtfx import ProcessSpec
+from rtfx.effects.delay import Delay
 from rtfx.kernels.predelay import PreDelay
 
-from conftest import TRITON_DEVICES
+from conftest import TRITON_DEVICES, rel_err
 
 pytest.importorskip("triton")
 
@@ -27,3 +31,30 @@ def test_fused_predelay_equals_torch(device):
             line.before_block(64)
             outputs.append(line.run(x[:, block * 64 : (block + 1) * 64]).cpu().numpy())
         np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-6, err_msg=f"block {block}")
+
+
+#: (block index, parameter, value): time (crossfades), feedback and the high cut move.
+ECHO_MOVES = [(2, "feedback", 0.9), (4, "time_ms", 12.0), (7, "high_cut_hz", 900.0), (9, "time_ms", 25.0),
+              (12, "feedback", 0.2), (14, "bpm", 300.0)]
+
+
+@pytest.mark.parametrize("device", TRITON_DEVICES)
+@pytest.mark.parametrize("ping_pong", [False, True])
+@pytest.mark.parametrize("blocksize", [64, 600])
+def test_fused_echo_equals_torch(device, ping_pong, blocksize):
+    """Short delays (10-25 ms) feed back within a few blocks; 600 frames run in pieces of at
+    most the shortest delay, each reading what the one before wrote."""
+    spec = replace(ProcessSpec(48000, blocksize, 3, device), capture=True)  # 3 rows: ping-pong L -> R -> 3rd
+    fast, plain = (Delay(ping_pong=ping_pong, time_ms=10.0, mix=1.0).prepare(spec) for _ in range(2))
+    fast._fused, plain._fused = True, False
+    x = torch.from_numpy(np.random.default_rng(3).standard_normal((3, blocksize * 18)).astype(np.float32)).to(device)
+    outputs = {fast: [], plain: []}
+    for block in range(18):
+        for effect, out in outputs.items():
+            for at, param, value in ECHO_MOVES:
+                if at == block:
+                    effect.set(param, value)
+            out.append(effect.process(x[:, block * blocksize : (block + 1) * blocksize]).cpu().double().numpy())
+    y, ref = (np.concatenate(outputs[e], -1) for e in (fast, plain))
+    assert np.abs(ref).max() > 1.0  # the feedback did build up
+    assert rel_err(y, ref) <= 1e-5

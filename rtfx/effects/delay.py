@@ -20,7 +20,8 @@ the pitch of everything in the line (a tape effect, and a sweep from 10 ms to 2 
 like a siren), while a crossfade keeps every echo at its pitch and lands on the new time in a
 fixed, short time. A change arriving during a fade waits for it to end (and for the next
 block). The host picks the heads and writes the fade per sample (``_control``); in capture
-mode both heads are always read, at delays held in device tensors (``SteadyReads``).
+mode both heads are always read, at delays held in device tensors (``SteadyReads``); on CUDA
+with Triton the whole block is then one kernel (``rtfx.kernels.fused_lines.echo``).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ import torch
 
 from ..controls import Control, LinearRamp
 from ..effect import Effect
+from ..kernels import fused, fused_lines
 from ..kernels.delayline import DelayLine, SteadyReads
 from ..kernels.onepole import OnePoleLowpass, lowpass_pole
 from ..params import Param
@@ -116,6 +118,7 @@ class Delay(Effect):
         shortest, longest = (ms * 1e-3 * spec.samplerate for ms in self._delay_range_ms())
         self._line = DelayLine(spec.channels, longest, spec.blocksize, spec.device, INTERPOLATION, ring=spec.capture)
         chunk = min(spec.blocksize, LOOP_CHUNK)
+        self._fused = spec.capture and fused.available(spec.device)  # one kernel: fused_lines.echo
         if spec.capture:  # the same sub-blocks every block, reading both heads
             chunk = min(chunk, math.floor(shortest) - self._line.min_delay)
             self._heads = SteadyReads(self._line, 2, chunk)
@@ -172,6 +175,8 @@ class Delay(Effect):
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         frames = x.shape[-1]
+        if self._fused:
+            return fused_lines.echo(self, x, self._echoes[:, :frames])
         if self.spec.capture:
             return self._process_pieces(x)
         reach = math.floor(min(self._head, self._next_head)) - self._line.min_delay

@@ -1,11 +1,13 @@
-"""One GPU kernel per block for a reverb's pre-delay (Triton), instead of ten torch ops.
+"""One GPU kernel per block for a reverb's pre-delay and for the echo delay (Triton), instead of
+ten and fifteen torch ops.
 
 In a CUDA graph ``PreDelay`` writes the block into its ring and reads it back at two delays
 (the new one and, while a crossfade runs, the old one) with ring indices computed on the device:
 three small kernels per access, plus the crossfade. Here one program per channel stores the
 block at ``(origin + t) % length``, waits for every store of its row (a barrier: a delay shorter
-than the block reads samples of this block), then reads both delays and crossfades them.
-``tests/test_reverb.py`` checks it against the torch path.
+than the block reads samples of this block), then reads both delays and crossfades them. The
+echo (``echo``) runs the whole loop of ``Delay`` in one program. ``tests/test_fused_lines.py``
+checks both against the torch paths.
 """
 from __future__ import annotations
 
@@ -46,3 +48,63 @@ if triton is not None:
             old = tl.load(ring + (old_at + t) % length, mask=t < frames)
             weight = tl.load(weights + t, mask=t < frames)
             tl.store(out + t, old + weight * (new - old), mask=t < frames)
+
+
+def echo(effect, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """The wet block of a capture-mode ``Delay`` (``x`` ``(C, n)`` float32) into ``out``; returns
+    ``out``. Reads the effect's line, heads, fade, feedback and low-pass by name: the same state
+    tensors as its torch kernels."""
+    line, heads, lowpass = effect._line, effect._heads, effect._lowpass
+    channels, frames = x.shape
+    _echo_kernel[(1,)](
+        x, *x.stride(), out, out.stride(0), line.buffer, line.buffer.stride(0), line.size, line._write_index.tensor,
+        heads._first.tensor, heads._weights.tensor, effect._fade.tensor, effect._feedback_ramp.tensor,
+        lowpass._powers, lowpass._state, frames, channels, effect._chunk, PING_PONG=effect.ping_pong,
+        BLOCK_C=triton.next_power_of_2(channels), CHUNK=triton.next_power_of_2(effect._chunk), TAPS=line.taps)
+    return out
+
+
+if triton is not None:
+    @triton.jit
+    def _echo_kernel(x, x_stride, x_step, out, out_stride, ring, ring_stride, size, write_index, first, tap_weights,
+                     fade, feedback, powers, state, frames, channels, chunk, PING_PONG: tl.constexpr,
+                     BLOCK_C: tl.constexpr, CHUNK: tl.constexpr, TAPS: tl.constexpr):
+        """``Delay._process_pieces`` in one program: per piece of ``chunk`` frames, two heads read
+        and crossfaded (the output), the one-pole low-pass sample by sample, the feedback gain,
+        the routing (ping-pong: each row's echo to the next row, the input's mean into row 0)
+        and the write into the ring; a barrier before the next piece reads what it wrote."""
+        rows, cols, taps = tl.arange(0, BLOCK_C), tl.arange(0, CHUNK), tl.arange(0, TAPS)
+        live = rows < channels
+        pole = tl.load(powers)  # a (the first power of the pole)
+        last = tl.load(state + rows, mask=live, other=0.0)  # the low-pass's previous output
+        weights_new, weights_old = tl.load(tap_weights + taps), tl.load(tap_weights + TAPS + taps)
+        first_new, first_old = tl.load(first), tl.load(first + 1)
+        for begin in range(0, frames, chunk):
+            at = begin + cols
+            length = tl.minimum(chunk, frames - begin)
+            inside = live[:, None] & (cols < length)[None, :]
+            reach = at[:, None] + taps[None, :]  # (frame, tap) from the block's first tap
+            lines = ring + rows[:, None, None] * ring_stride
+            head = tl.sum(tl.load(lines + ((first_new + reach) % size)[None, :, :], mask=inside[:, :, None],
+                                  other=0.0) * weights_new[None, None, :], axis=2)
+            other = tl.sum(tl.load(lines + ((first_old + reach) % size)[None, :, :], mask=inside[:, :, None],
+                                   other=0.0) * weights_old[None, None, :], axis=2)
+            wet = head + tl.load(fade + at, mask=cols < length, other=0.0)[None, :] * (other - head)
+            tl.store(out + rows[:, None] * out_stride + at[None, :], wet, mask=inside)
+            filtered = tl.zeros([BLOCK_C, CHUNK], dtype=tl.float32)
+            for i in range(0, length):
+                last = (1.0 - pole) * tl.sum(tl.where(cols[None, :] == i, wet, 0.0), axis=1) + pole * last
+                filtered = tl.where(cols[None, :] == i, last[:, None], filtered)
+            fed = filtered * tl.load(feedback + at, mask=cols < length, other=0.0)[None, :]
+            dry = tl.load(x + rows[:, None] * x_stride + at[None, :] * x_step, mask=inside, other=0.0)
+            if PING_PONG:
+                source = tl.where(rows == 0, channels - 1, rows - 1)  # the row whose echo each row takes
+                moved = tl.sum(tl.where((rows[None, :] == source[:, None])[:, :, None], fed[None, :, :], 0.0), axis=1)
+                mono = tl.sum(dry, axis=0) / channels
+                fed = moved + tl.where(rows[:, None] == 0, mono[None, :], 0.0)
+            else:
+                fed = dry + fed
+            slots = tl.load(write_index + at, mask=cols < length, other=0)
+            tl.store(ring + rows[:, None] * ring_stride + slots[None, :], fed, mask=inside)
+            tl.debug_barrier()  # the next piece may read this one's samples
+        tl.store(state + rows, last, mask=live)
