@@ -12,7 +12,8 @@ one before wrote (a barrier between them):
 3. down-sampling: ``y[t] = sum_k h[k] v[L t - k]`` (``k = 0..K L``) into the output;
 4. the last ``K`` (``K L``) samples of each buffer move to its front, the next block's history.
 
-With ``L = 1`` there is no filter: ``y = f(g x + bias) - f(bias)``. The shaper's ``tanh`` is
+Every tile reads its taps and samples as contiguous runs (the up-sampler's taps are stored by
+phase) and sums its products once, at the end. With ``L = 1`` there is no filter: ``y = f(g x + bias) - f(bias)``. The shaper's ``tanh`` is
 computed from ``exp`` (Triton's ``libdevice.tanh`` does not run in the interpreter), within
 ~1e-7 of torch's. ``tests/test_fused_drive.py`` checks the fused drives against the torch path.
 """
@@ -45,8 +46,16 @@ class FusedShaper:
     def __init__(self, factor: int, shaper: str, channels: int, max_block: int, device) -> None:
         self.factor, self.shaper = factor, SHAPERS[shaper]
         taps = halfband_taps(factor) if factor > 1 else np.ones(1)
-        self.latency = (len(taps) - 1) // factor
+        self.latency = K = (len(taps) - 1) // factor
         self.taps = torch.tensor(taps, dtype=torch.float32, device=device)
+        # The up-sampler's taps by phase, scaled by L: ``phases[p, j] = L h[p + L j]`` (0 past the
+        # end), rows padded to whole tiles, so that a tile of taps is one contiguous read.
+        self._row = -(-(K + 1) // TAPS_TILE) * TAPS_TILE
+        padded = np.zeros(factor * self._row)
+        padded[: len(taps)] = taps
+        phases = np.zeros((factor, self._row))
+        phases[:, : K + 1] = factor * padded[: factor * (K + 1)].reshape(K + 1, factor).T
+        self.phases = torch.tensor(phases, dtype=torch.float32, device=device)
         self.inputs = torch.zeros(channels, self.latency + max_block, device=device)
         self.shaped = torch.zeros(channels, (self.latency + max_block) * factor, device=device)
         self._out = torch.empty(channels, max_block, device=device)
@@ -56,7 +65,7 @@ class FusedShaper:
         channels, frames = x.shape
         out = self._out[:, :frames]
         _drive_kernel[(channels,)](
-            x, *x.stride(), gains, bias, self.taps, self.inputs, self.inputs.stride(0), self.shaped,
+            x, *x.stride(), gains, bias, self.taps, self.phases, self._row, self.inputs, self.inputs.stride(0), self.shaped,
             self.shaped.stride(0), out, out.stride(0), frames,
             K=self.latency, L=self.factor, SHAPER=self.shaper, TILE=TILE, TAPS_TILE=TAPS_TILE)
         return out
@@ -98,7 +107,7 @@ if triton is not None:
             tl.store(row + at, values, mask=at < keep)
 
     @triton.jit
-    def _drive_kernel(x, x_stride, x_step, gains, bias, taps, inputs, inputs_stride, shaped, shaped_stride,
+    def _drive_kernel(x, x_stride, x_step, gains, bias, taps, phases, row, inputs, inputs_stride, shaped, shaped_stride,
                       out, out_stride, frames, K: tl.constexpr, L: tl.constexpr, SHAPER: tl.constexpr,
                       TILE: tl.constexpr, TAPS_TILE: tl.constexpr):
         channel = tl.program_id(0)
@@ -120,27 +129,24 @@ if triton is not None:
             for start in range(0, high, TILE):  # 2. up-sampling and the shaper
                 s = start + tl.arange(0, TILE)
                 t, phase = s // L, s % L
-                total = tl.zeros([TILE], dtype=tl.float32)
+                products = tl.zeros([TILE, TAPS_TILE], dtype=tl.float32)
                 for first in range(0, K + 1, TAPS_TILE):
                     j = first + tl.arange(0, TAPS_TILE)
-                    tap = phase[:, None] + L * j[None, :]
-                    use = (tap <= K * L) & (s < high)[:, None]
-                    h = tl.load(taps + tap, mask=use, other=0.0)
-                    u = tl.load(inputs + K + t[:, None] - j[None, :], mask=use, other=0.0)
-                    total += tl.sum(h * u, axis=1)
-                v = _shape(L * total + bias_in, SHAPER) - bias_out
+                    use = (j <= K)[None, :] & (s < high)[:, None]
+                    h = tl.load(phases + phase[:, None] * row + j[None, :], mask=use, other=0.0)
+                    products += h * tl.load(inputs + K + t[:, None] - j[None, :], mask=use, other=0.0)
+                v = _shape(tl.sum(products, axis=1) + bias_in, SHAPER) - bias_out
                 tl.store(shaped + K * L + s, v, mask=s < high)
             tl.debug_barrier()
             for start in range(0, frames, TILE // 2):  # 3. down-sampling
                 t = start + tl.arange(0, TILE // 2)
-                total = tl.zeros([TILE // 2], dtype=tl.float32)
+                products = tl.zeros([TILE // 2, 2 * TAPS_TILE], dtype=tl.float32)
                 for first in range(0, K * L + 1, 2 * TAPS_TILE):
                     k = first + tl.arange(0, 2 * TAPS_TILE)
                     use = (k <= K * L)[None, :] & (t < frames)[:, None]
                     h = tl.load(taps + k, mask=k <= K * L, other=0.0)
-                    v = tl.load(shaped + K * L + L * t[:, None] - k[None, :], mask=use, other=0.0)
-                    total += tl.sum(h[None, :] * v, axis=1)
-                tl.store(out + t, total, mask=t < frames)
+                    products += h[None, :] * tl.load(shaped + K * L + L * t[:, None] - k[None, :], mask=use, other=0.0)
+                tl.store(out + t, tl.sum(products, axis=1), mask=t < frames)
             tl.debug_barrier()  # 4. the histories of the next block
             _keep_last(inputs, frames, K, TILE)
             _keep_last(shaped, high, K * L, TILE)

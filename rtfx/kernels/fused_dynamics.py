@@ -3,10 +3,12 @@
 
 The torch kernels of the dynamics effects turn their recursions into exact scans (``envelope.py``):
 parallel, but about 35 small ops per block, and on a GPU each op costs ~2 us whatever its size.
-Here each effect's whole block is one Triton program that runs the recursions sample by sample:
-the block goes into registers in tiles of ``TILE`` frames, the levels of a tile are computed at
-once, the recursion steps through its frames (picking one value per step), and the output tile
-is written at the end. The states live in the same tensors as the torch kernels' (for example
+Here each effect's whole block is one Triton program (one warp) in three passes: the level (or
+the curve's target) of every frame, in tiles, into a per-frame scratch (``scratch``); the
+recursions frame by frame, scalar, each reading its frame's level and writing its reduction
+back in place; the gains applied, in tiles. A barrier separates the passes. (Picking a frame
+out of a tile held in registers took a reduction per frame: 14-16 us a block on an H100,
+against ~2 us of scalar loads.) The states live in the same tensors as the torch kernels' (for example
 ``DecayingMax._carried``, ``LatestIndex.state``, ``Smoother.state``), so ``reset``, the meters
 and the controls work unchanged.
 
@@ -21,18 +23,24 @@ import torch
 
 from .fused import tl, triton
 
-#: Frames per tile: the recursion picks one frame of a tile per step, O(TILE) work each.
-TILE = 64
+TILE = 64  # frames per tile of the per-frame passes
+WARPS = 1  # one warp: the recursions are scalar, and its barriers cost least
+
+
+def scratch(spec) -> torch.Tensor:
+    """The per-frame values (``(blocksize,)`` float64) a fused effect's recursions go through."""
+    return torch.zeros(spec.blocksize, dtype=torch.float64, device=spec.device)
 
 
 def _launch_shape(x: torch.Tensor) -> dict:
-    return dict(frames=x.shape[-1], channels=x.shape[0], BLOCK_C=triton.next_power_of_2(x.shape[0]), TILE=TILE)
+    return dict(frames=x.shape[-1], channels=x.shape[0], BLOCK_C=triton.next_power_of_2(x.shape[0]), TILE=TILE,
+                num_warps=WARPS)
 
 
 def gate(effect, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """The block of a ``Gate`` (``x`` ``(channels, frames)`` float32) into ``out``; returns ``out``."""
     _gate_kernel[(1,)](
-        x, out, *x.stride(), out.stride(0),
+        x, out, *x.stride(), out.stride(0), effect._sequence,
         effect._follower._carried, effect._follower._table[1:],
         effect._last_above.state, effect._last_below.state, effect._last_open.state, effect._smoother.state,
         effect._open_level.tensor, effect._close_level.tensor, effect._hold_frames.tensor,
@@ -60,7 +68,7 @@ def _level_gain(effect, x, side, low, out, curve, makeup, soft_knee: bool, split
     ``makeup``: a per-frame gain control, or None."""
     peak, smooth = effect._smoother._peak, effect._smoother._smooth
     _level_gain_kernel[(1,)](
-        x, *x.stride(), side, *side.stride(), low, *low.stride(), out, out.stride(0),
+        x, *x.stride(), side, *side.stride(), low, *low.stride(), out, out.stride(0), effect._sequence,
         peak._carried, peak._table[1:], smooth.state, smooth._carry, smooth._fall, *curve,
         x if makeup is None else makeup,  # (not read without one)
         SOFT_KNEE=soft_knee, SPLIT=split, MAKEUP=makeup is not None, **_launch_shape(x))
@@ -72,15 +80,16 @@ if triton is not None:
     LOG10 = tl.constexpr(math.log(10))
 
     @triton.jit
-    def _pick(values, cols, i):
-        """``values[i]`` of a register vector (a masked sum)."""
-        return tl.sum(tl.where(cols == i, values, 0.0), axis=0)
-
-    @triton.jit
-    def _gate_kernel(x, out, x_stride, x_step, out_stride, follower, log_decay, last_above, last_below, last_open,
-                     reduction, open_level, close_level, hold, coefs, drives,
+    def _gate_kernel(x, out, x_stride, x_step, out_stride, sequence, follower, log_decay, last_above, last_below,
+                     last_open, reduction, open_level, close_level, hold, coefs, drives,
                      frames, channels, BLOCK_C: tl.constexpr, TILE: tl.constexpr):
         rows, cols = tl.arange(0, BLOCK_C), tl.arange(0, TILE)
+        for start in range(0, frames, TILE):  # the level of each frame: its loudest channel
+            at = start + cols
+            inside = (rows[:, None] < channels) & (at[None, :] < frames)
+            tile = tl.load(x + rows[:, None] * x_stride + at[None, :] * x_step, mask=inside, other=0.0)
+            tl.store(sequence + at, tl.max(tl.abs(tile), axis=0).to(tl.float64), mask=at < frames)
+        tl.debug_barrier()
         decay = tl.exp(tl.load(log_decay))
         carried = tl.exp(tl.load(follower))  # a * y[n-1] of the level follower
         above_at, below_at, open_at = tl.load(last_above), tl.load(last_below), tl.load(last_open)
@@ -88,23 +97,22 @@ if triton is not None:
         opens, closes, hold_frames = tl.load(open_level), tl.load(close_level), tl.load(hold)
         attack, release = tl.load(coefs), tl.load(coefs + 1)
         drive_open, drive_closed = tl.load(drives), tl.load(drives + 1)
-        for start in range(0, frames, TILE):
+        for n in range(0, frames):  # the recursions, frame by frame: level in, reduction out
+            peak = tl.maximum(tl.load(sequence + n), carried)
+            carried = decay * peak
+            now = tl.cast(n, tl.int64)
+            above_at = tl.where(peak > opens, now, above_at)
+            below_at = tl.where(peak < closes, now, below_at)
+            open_at = tl.where(above_at > below_at, now, open_at)
+            held_open = now - open_at <= hold_frames
+            gain_db = tl.where(held_open, attack, release) * gain_db + tl.where(held_open, drive_open, drive_closed)
+            tl.store(sequence + n, gain_db)
+        tl.debug_barrier()
+        for start in range(0, frames, TILE):  # the gains applied
             at = start + cols
             inside = (rows[:, None] < channels) & (at[None, :] < frames)
             tile = tl.load(x + rows[:, None] * x_stride + at[None, :] * x_step, mask=inside, other=0.0)
-            level = tl.max(tl.abs(tile), axis=0).to(tl.float64)
-            reductions = tl.zeros([TILE], dtype=tl.float64)
-            for i in range(0, tl.minimum(frames - start, TILE)):
-                n = tl.cast(start + i, tl.int64)
-                peak = tl.maximum(_pick(level, cols, i), carried)
-                carried = decay * peak
-                above_at = tl.where(peak > opens, n, above_at)
-                below_at = tl.where(peak < closes, n, below_at)
-                open_at = tl.where(above_at > below_at, n, open_at)
-                held_open = n - open_at <= hold_frames
-                gain_db = tl.where(held_open, attack, release) * gain_db + tl.where(held_open, drive_open, drive_closed)
-                reductions = tl.where(cols == i, gain_db, reductions)
-            linear = tl.exp(reductions * -PER_DB).to(tl.float32)
+            linear = tl.exp(tl.load(sequence + at, mask=at < frames, other=0.0) * -PER_DB).to(tl.float32)
             tl.store(out + rows[:, None] * out_stride + at[None, :], tile * linear[None, :], mask=inside)
         tl.store(follower, tl.log(carried))
         tl.store(last_above, above_at - frames)
@@ -114,7 +122,7 @@ if triton is not None:
 
     @triton.jit
     def _level_gain_kernel(x, x_stride, x_step, side, side_stride, side_step, low, low_stride, low_step, out,
-                           out_stride, peak_carried, log_decay, smooth_state, smooth_carry, smooth_fall,
+                           out_stride, sequence, peak_carried, log_decay, smooth_state, smooth_carry, smooth_fall,
                            curve_a, curve_b, curve_c, curve_d, makeup, frames, channels, SOFT_KNEE: tl.constexpr,
                            SPLIT: tl.constexpr, MAKEUP: tl.constexpr, BLOCK_C: tl.constexpr, TILE: tl.constexpr):
         """Level in dB -> static curve -> release peak -> attack smoothing -> gain, per sample.
@@ -125,19 +133,13 @@ if triton is not None:
         ``MAKEUP``: a per-frame gain (natural-log units) added to the reduction.
         """
         rows, cols = tl.arange(0, BLOCK_C), tl.arange(0, TILE)
-        decay = tl.exp(tl.load(log_decay))
-        carried = tl.exp(tl.load(peak_carried))  # a * p[n-1] of the release peak
-        smoothed = tl.load(smooth_state)
-        keep, take = tl.load(smooth_carry), tl.load(smooth_fall)  # c and 1 - c
         a, b, c, d = tl.load(curve_a), tl.load(curve_b), tl.load(curve_c), tl.load(curve_d)
-        for start in range(0, frames, TILE):
+        for start in range(0, frames, TILE):  # the curve's target reduction of each frame
             at = start + cols
             inside = (rows[:, None] < channels) & (at[None, :] < frames)
-            tile = tl.load(x + rows[:, None] * x_stride + at[None, :] * x_step, mask=inside, other=0.0)
             if SPLIT:
-                base = tl.load(low + rows[:, None] * low_stride + at[None, :] * low_step, mask=inside, other=0.0)
-                tile = tile - base
-                detected = tile
+                detected = tl.load(x + rows[:, None] * x_stride + at[None, :] * x_step, mask=inside, other=0.0)
+                detected -= tl.load(low + rows[:, None] * low_stride + at[None, :] * low_step, mask=inside, other=0.0)
             else:
                 detected = tl.load(side + rows[:, None] * side_stride + at[None, :] * side_step, mask=inside, other=0.0)
             peak_level = tl.maximum(tl.max(tl.abs(detected), axis=0), 1e-10)
@@ -147,13 +149,26 @@ if triton is not None:
                 target = tl.maximum(level_db - a - b, 0.0) * c + in_knee * in_knee * d
             else:
                 target = tl.minimum(tl.maximum(level_db - a, 0.0), b)
-            reductions = tl.zeros([TILE], dtype=tl.float64)
-            for i in range(0, tl.minimum(frames - start, TILE)):
-                peak = tl.maximum(_pick(target, cols, i), carried)
-                carried = decay * peak
-                smoothed = keep * smoothed + take * peak
-                reductions = tl.where(cols == i, smoothed, reductions)
-            exponent = reductions * -PER_DB
+            tl.store(sequence + at, target, mask=at < frames)
+        tl.debug_barrier()
+        decay = tl.exp(tl.load(log_decay))
+        carried = tl.exp(tl.load(peak_carried))  # a * p[n-1] of the release peak
+        smoothed = tl.load(smooth_state)
+        keep, take = tl.load(smooth_carry), tl.load(smooth_fall)  # c and 1 - c
+        for n in range(0, frames):  # the recursions, frame by frame: target in, reduction out
+            peak = tl.maximum(tl.load(sequence + n), carried)
+            carried = decay * peak
+            smoothed = keep * smoothed + take * peak
+            tl.store(sequence + n, smoothed)
+        tl.debug_barrier()
+        for start in range(0, frames, TILE):  # the gains applied
+            at = start + cols
+            inside = (rows[:, None] < channels) & (at[None, :] < frames)
+            tile = tl.load(x + rows[:, None] * x_stride + at[None, :] * x_step, mask=inside, other=0.0)
+            if SPLIT:
+                base = tl.load(low + rows[:, None] * low_stride + at[None, :] * low_step, mask=inside, other=0.0)
+                tile -= base
+            exponent = tl.load(sequence + at, mask=at < frames, other=0.0) * -PER_DB
             if MAKEUP:
                 exponent += tl.load(makeup + at, mask=at < frames, other=0.0)
             result = tile * tl.exp(exponent).to(tl.float32)[None, :]

@@ -16,6 +16,7 @@ import torch
 from .fused import tl, triton
 
 TILE = 128  # frames per tile
+WARPS = 1  # one warp: small blocks, and the echo's low-pass is a scalar recursion
 
 
 def predelay(ring: torch.Tensor, origin: torch.Tensor, reads: torch.Tensor, weights: torch.Tensor,
@@ -25,7 +26,7 @@ def predelay(ring: torch.Tensor, origin: torch.Tensor, reads: torch.Tensor, weig
     ``reads`` ``[new, old]`` on (int64, ``>= 0``). Returns ``out``."""
     channels, frames = x.shape
     _predelay_kernel[(channels,)](x, *x.stride(), ring, ring.stride(0), ring.shape[1], origin, reads, weights,
-                                  out, out.stride(0), frames, TILE=TILE)
+                                  out, out.stride(0), frames, TILE=TILE, num_warps=WARPS)
     return out
 
 
@@ -59,18 +60,21 @@ def echo(effect, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     _echo_kernel[(1,)](
         x, *x.stride(), out, out.stride(0), line.buffer, line.buffer.stride(0), line.size, line._write_index.tensor,
         heads._first.tensor, heads._weights.tensor, effect._fade.tensor, effect._feedback_ramp.tensor,
-        lowpass._powers, lowpass._state, frames, channels, effect._chunk, PING_PONG=effect.ping_pong,
-        BLOCK_C=triton.next_power_of_2(channels), CHUNK=triton.next_power_of_2(effect._chunk), TAPS=line.taps)
+        lowpass._powers, lowpass._state, effect._filtered, effect._filtered.stride(0), frames, channels, effect._chunk,
+        PING_PONG=effect.ping_pong, BLOCK_C=triton.next_power_of_2(channels), CHUNK=triton.next_power_of_2(effect._chunk),
+        TAPS=line.taps, num_warps=WARPS)
     return out
 
 
 if triton is not None:
     @triton.jit
     def _echo_kernel(x, x_stride, x_step, out, out_stride, ring, ring_stride, size, write_index, first, tap_weights,
-                     fade, feedback, powers, state, frames, channels, chunk, PING_PONG: tl.constexpr,
+                     fade, feedback, powers, state, filtered, filtered_stride, frames, channels, chunk,
+                     PING_PONG: tl.constexpr,
                      BLOCK_C: tl.constexpr, CHUNK: tl.constexpr, TAPS: tl.constexpr):
         """``Delay._process_pieces`` in one program: per piece of ``chunk`` frames, two heads read
-        and crossfaded (the output), the one-pole low-pass sample by sample, the feedback gain,
+        and crossfaded (the output), the one-pole low-pass frame by frame (into ``filtered``
+        ``(C, chunk)``), the feedback gain,
         the routing (ping-pong: each row's echo to the next row, the input's mean into row 0)
         and the write into the ring; a barrier before the next piece reads what it wrote."""
         rows, cols, taps = tl.arange(0, BLOCK_C), tl.arange(0, CHUNK), tl.arange(0, TAPS)
@@ -91,11 +95,13 @@ if triton is not None:
                                    other=0.0) * weights_old[None, None, :], axis=2)
             wet = head + tl.load(fade + at, mask=cols < length, other=0.0)[None, :] * (other - head)
             tl.store(out + rows[:, None] * out_stride + at[None, :], wet, mask=inside)
-            filtered = tl.zeros([BLOCK_C, CHUNK], dtype=tl.float32)
-            for i in range(0, length):
-                last = (1.0 - pole) * tl.sum(tl.where(cols[None, :] == i, wet, 0.0), axis=1) + pole * last
-                filtered = tl.where(cols[None, :] == i, last[:, None], filtered)
-            fed = filtered * tl.load(feedback + at, mask=cols < length, other=0.0)[None, :]
+            tl.debug_barrier()
+            for i in range(0, length):  # the low-pass, frame by frame (the wet block as written)
+                last = (1.0 - pole) * tl.load(out + rows * out_stride + begin + i, mask=live, other=0.0) + pole * last
+                tl.store(filtered + rows * filtered_stride + i, last, mask=live)
+            tl.debug_barrier()
+            fed = tl.load(filtered + rows[:, None] * filtered_stride + cols[None, :], mask=inside, other=0.0)
+            fed *= tl.load(feedback + at, mask=cols < length, other=0.0)[None, :]
             dry = tl.load(x + rows[:, None] * x_stride + at[None, :] * x_step, mask=inside, other=0.0)
             if PING_PONG:
                 source = tl.where(rows == 0, channels - 1, rows - 1)  # the row whose echo each row takes
