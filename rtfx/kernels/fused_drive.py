@@ -29,6 +29,7 @@ from .oversample import halfband_taps
 SHAPERS = {"overdrive": 0, "distortion": 1, "fuzz": 2}
 TILE = 128  # samples per tile (the down-sampler: frames per tile, half as many)
 TAPS_TILE = 32  # taps per inner tile of the up-sampler (the down-sampler: twice as many)
+WARPS = 8
 
 
 class FusedShaper:
@@ -67,7 +68,7 @@ class FusedShaper:
         _drive_kernel[(channels,)](
             x, *x.stride(), gains, bias, self.taps, self.phases, self._row, self.inputs, self.inputs.stride(0), self.shaped,
             self.shaped.stride(0), out, out.stride(0), frames,
-            K=self.latency, L=self.factor, SHAPER=self.shaper, TILE=TILE, TAPS_TILE=TAPS_TILE)
+            K=self.latency, L=self.factor, SHAPER=self.shaper, TILE=TILE, TAPS_TILE=TAPS_TILE, num_warps=WARPS)
         return out
 
     def reset(self) -> None:
@@ -130,7 +131,7 @@ if triton is not None:
                 s = start + tl.arange(0, TILE)
                 t, phase = s // L, s % L
                 products = tl.zeros([TILE, TAPS_TILE], dtype=tl.float32)
-                for first in range(0, K + 1, TAPS_TILE):
+                for first in tl.static_range(0, K + 1, TAPS_TILE):
                     j = first + tl.arange(0, TAPS_TILE)
                     use = (j <= K)[None, :] & (s < high)[:, None]
                     h = tl.load(phases + phase[:, None] * row + j[None, :], mask=use, other=0.0)
@@ -141,7 +142,7 @@ if triton is not None:
             for start in range(0, frames, TILE // 2):  # 3. down-sampling
                 t = start + tl.arange(0, TILE // 2)
                 products = tl.zeros([TILE // 2, 2 * TAPS_TILE], dtype=tl.float32)
-                for first in range(0, K * L + 1, 2 * TAPS_TILE):
+                for first in tl.static_range(0, K * L + 1, 2 * TAPS_TILE):
                     k = first + tl.arange(0, 2 * TAPS_TILE)
                     use = (k <= K * L)[None, :] & (t < frames)[:, None]
                     h = tl.load(taps + k, mask=k <= K * L, other=0.0)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import fused, fused_sos
 from .balance import balancing_transform
 from .ramp import block_matrices, compose_steps, in_basis, input_normal_basis, one_sample
 from .statespace import block_matrix, starts_matrix, time_varying_scan, tree_fans
@@ -78,6 +79,7 @@ class SosFilter:
         self.channels = channels
         self.max_block = max_block
         self.device = torch.device(device)
+        self.fused = fused.available(self.device)  # pieces run as one Triton kernel (fused_sos)
         self.chunk = chunk or default_chunk(max_block)
         if self.chunk & (self.chunk - 1):
             raise ValueError(f"chunk must be a power of two, got {self.chunk}")
@@ -314,6 +316,8 @@ class SosFilter:
         """One matmul: ``[s', y] = [s, x] @ M_k`` (the state stays in the same buffer)."""
         states = 2 * self.sections
         inp, out = self._buffers[k]
+        if self.fused:  # one kernel on CUDA with Triton
+            return fused_sos.piece(x, self._state, self._refresh(k), out[:, states:])
         if k != self.chunk:  # the chunk's input buffer holds the state itself
             inp[:, :states].copy_(self._state)
         inp[:, states:].copy_(x)
