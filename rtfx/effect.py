@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from .controls import LinearRamp
+from .kernels import fused, fused_lines
 from .kernels.fixed_delay import FixedDelay
 from .params import Param, Smoothed
 from .spec import ProcessSpec
@@ -143,6 +144,7 @@ class Effect:
         self._stepped = torch.empty_like(self._mixed)
         self._prepare(spec)
         self._dry_delay = FixedDelay(spec.channels, self.latency, spec.blocksize, spec.device, spec.dtype) if self.latency else None
+        self._fused_mix = self._dry_delay is not None and spec.capture and fused.available(spec.device)
         self._update()
         return self
 
@@ -277,6 +279,8 @@ class Effect:
     def _mix(self, dry: torch.Tensor, wet: torch.Tensor) -> torch.Tensor:
         """Blend dry and wet; the wet amount ramps (to 0 while bypassed) per sample."""
         frames = dry.shape[-1]
+        if self._fused_mix:  # delay line and blend in one kernel
+            return fused_lines.delayed_mix(self._dry_delay, dry, wet, self._wet_ramp.tensor[:frames], self._mixed[:, :frames])
         if self._dry_delay is not None:
             dry = self._dry_delay.process(dry)
         if not self.spec.capture:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from rtfx import ProcessSpec
+from rtfx import EFFECTS, ProcessSpec
 from rtfx.effects.delay import Delay
 from rtfx.kernels.predelay import PreDelay
 
@@ -58,3 +58,26 @@ def test_fused_echo_equals_torch(device, ping_pong, blocksize):
     y, ref = (np.concatenate(outputs[e], -1) for e in (fast, plain))
     assert np.abs(ref).max() > 1.0  # the feedback did build up
     assert rel_err(y, ref) <= 1e-5
+
+
+@pytest.mark.parametrize("device", TRITON_DEVICES)
+@pytest.mark.parametrize("blocksize", [64, 256])
+def test_fused_delayed_mix_equals_torch(device, blocksize):
+    """A drive's dry path (delayed by its 82-frame latency, longer and shorter than a block)
+    blended as the mix and bypass move."""
+    spec = replace(ProcessSpec(48000, blocksize, 2, device), capture=True)
+    fast, plain = (EFFECTS["overdrive"](oversample=2, mix=0.5).prepare(spec) for _ in range(2))
+    fast._fused_mix, plain._fused_mix = True, False
+    blocks = 8 + -(-4800 // blocksize)  # 0.1 s after the bypass: its ramp has ended
+    x = torch.from_numpy(np.random.default_rng(4).standard_normal((2, blocksize * blocks)).astype(np.float32)).to(device)
+    outputs = {fast: [], plain: []}
+    for block in range(blocks):
+        for effect, out in outputs.items():
+            if block == 4:
+                effect.set("mix", 0.0)
+            if block == 8:
+                effect.bypass = True
+            out.append(effect.process(x[:, block * blocksize : (block + 1) * blocksize]).cpu().double().numpy())
+    y, ref = (np.concatenate(outputs[e], -1) for e in (fast, plain))
+    assert rel_err(y, ref) <= 1e-6
+    np.testing.assert_allclose(ref[:, -blocksize:], x[:, -blocksize - 82 : -82].cpu().numpy(), atol=1e-6)  # bypassed: the dry, delayed

@@ -114,3 +114,40 @@ if triton is not None:
             tl.store(ring + rows[:, None] * ring_stride + slots[None, :], fed, mask=inside)
             tl.debug_barrier()  # the next piece may read this one's samples
         tl.store(state + rows, last, mask=live)
+
+
+def delayed_mix(delay, dry: torch.Tensor, wet: torch.Tensor, weights: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out = lerp(dry delayed, wet, weights)`` for ``(C, n)`` blocks, through the history of a
+    ``FixedDelay`` (``delay``, which it updates as ``delay.process(dry)`` would); returns ``out``."""
+    channels, frames = dry.shape
+    history = delay._history
+    _delayed_mix_kernel[(channels,)](dry, *dry.stride(), wet, wet.stride(0), weights, history, history.stride(0),
+                                     out, out.stride(0), frames, delay.delay, TILE=TILE, num_warps=WARPS)
+    return out
+
+
+if triton is not None:
+    @triton.jit
+    def _delayed_mix_kernel(dry, dry_stride, dry_step, wet, wet_stride, weights, history, history_stride, out,
+                            out_stride, frames, delay, TILE: tl.constexpr):
+        """One program per channel: the mix (the delayed dry is ``[history, dry][t]``), then the
+        history moves on by ``frames`` (a forward copy in tiles, each read before its writes)."""
+        channel = tl.program_id(0)
+        dry += channel * dry_stride
+        wet += channel * wet_stride
+        history += channel * history_stride
+        out += channel * out_stride
+        for start in range(0, frames, TILE):
+            t = start + tl.arange(0, TILE)
+            old = tl.load(history + t, mask=t < tl.minimum(delay, frames), other=0.0)
+            new = tl.load(dry + (t - delay) * dry_step, mask=(t >= delay) & (t < frames), other=0.0)
+            late = old + new
+            weight = tl.load(weights + t, mask=t < frames)
+            tl.store(out + t, late + weight * (tl.load(wet + t, mask=t < frames) - late), mask=t < frames)
+        tl.debug_barrier()
+        for start in range(0, delay, TILE):
+            i = start + tl.arange(0, TILE)
+            kept = tl.load(history + i + frames, mask=i + frames < delay, other=0.0)
+            kept += tl.load(dry + (i + frames - delay) * dry_step, mask=(i + frames >= delay) & (i < delay), other=0.0)
+            tl.debug_barrier()
+            tl.store(history + i, kept, mask=i < delay)
