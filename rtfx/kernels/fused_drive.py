@@ -3,19 +3,22 @@
 
 The same filters as ``oversample.Oversampler`` (``halfband_taps``: ``N = K L + 1`` taps, ``L`` the
 factor, ``K`` the latency in base frames), written as sums instead of Toeplitz GEMMs. One
-program per channel works through a block of ``n`` frames in three steps, each reading what the
+program per channel works through a block of ``n`` frames in four steps, each reading what the
 one before wrote (a barrier between them):
 
-1. up-sampling and the shaper: ``v[L t + p] = f(L sum_j h[p + L j] u[t - j] + bias) - f(bias)``
-   (``j = 0..K``, ``u = g x`` the driven input, its last ``K`` frames kept in ``inputs``) after
-   ``K L`` samples of history in ``shaped`` ``(C, (K + n) L)``;
-2. down-sampling: ``y[t] = sum_k h[k] v[L t - k]`` (``k = 0..K L``) into the output;
-3. the last ``K`` driven frames and ``K L`` shaped samples become the next block's histories.
+1. the driven block ``u = g x`` goes after ``K`` frames of history in ``inputs`` ``(C, K + n)``;
+2. up-sampling and the shaper: ``v[L t + p] = f(L sum_j h[p + L (K - j)] w[t + j] + bias) - f(bias)``
+   (``j = 0..K``, ``w`` the window in ``inputs``) after ``K L`` samples of history in ``shaped``
+   ``(C, (K + n) L)``; one tile of the window serves all ``L`` phases;
+3. down-sampling: ``y[t] = sum_k h[K L - k] s[L t + k]`` (``k = 0..K L``, ``s`` the window in
+   ``shaped``) into the output;
+4. the last ``K`` (``K L``) samples of each buffer move to its front: the next block's history.
 
-Every tile reads its taps and samples as contiguous runs (the up-sampler's taps are stored by
-phase) and sums its products once, at the end. With ``L = 1`` there is no filter:
-``y = f(g x + bias) - f(bias)``. The shaper's ``tanh`` is computed from ``exp`` (Triton's
-``libdevice.tanh`` does not run in the interpreter), within ~1e-7 of torch's. ``tests/test_fused_drive.py`` checks the fused drives against the torch path.
+The taps are stored in the order they are used (by phase, reversed), so every tile reads
+ascending addresses. With ``L = 1`` there is no filter: ``y = f(g x + bias) - f(bias)``. The
+shaper's ``tanh`` is computed from ``exp`` (Triton's ``libdevice.tanh`` does not run in the
+interpreter), within ~1e-7 of torch's. ``tests/test_fused_drive.py`` checks the fused drives
+against the torch path.
 """
 from __future__ import annotations
 
@@ -27,8 +30,8 @@ from .oversample import halfband_taps
 
 #: Shaper codes of the kernel, by ``Drive.type_name``.
 SHAPERS = {"overdrive": 0, "distortion": 1, "fuzz": 2}
-TILE = 128  # samples per tile (the down-sampler: frames per tile, half as many)
-TAPS_TILE = 32  # taps per inner tile of the up-sampler (the down-sampler: twice as many)
+FRAMES_TILE = 64  # frames per tile
+TAPS_TILE = 64  # taps per tile of the down-sampler
 WARPS = 8
 
 
@@ -48,29 +51,28 @@ class FusedShaper:
         self.factor, self.shaper = factor, SHAPERS[shaper]
         taps = halfband_taps(factor) if factor > 1 else np.ones(1)
         self.latency = K = (len(taps) - 1) // factor
-        self.taps = torch.tensor(taps, dtype=torch.float32, device=device)
-        # The up-sampler's taps by phase, scaled by L: ``phases[p, j] = L h[p + L j]`` (0 past the
-        # end), rows padded to whole tiles, so that a tile of taps is one contiguous read.
-        self._row = -(-(K + 1) // TAPS_TILE) * TAPS_TILE
-        padded = np.zeros(factor * self._row)
-        padded[: len(taps)] = taps
+        self.reversed_taps = torch.tensor(taps[::-1].copy(), dtype=torch.float32, device=device)
+        # The up-sampler's taps by phase, reversed and scaled: ``phases[p, j] = L h[p + L (K - j)]``
+        # (0 past the end); a row per phase, padded to a power of two.
+        self._row = 1 << K.bit_length()  # the next power of two above K
+        index = np.arange(factor)[:, None] + factor * (K - np.arange(K + 1))[None, :]
         phases = np.zeros((factor, self._row))
-        phases[:, : K + 1] = factor * padded[: factor * (K + 1)].reshape(K + 1, factor).T
+        phases[:, : K + 1] = np.where(index < len(taps), factor * taps[np.minimum(index, len(taps) - 1)], 0.0)
         self.phases = torch.tensor(phases, dtype=torch.float32, device=device)
-        self.inputs = torch.zeros(channels, max(K, 1), device=device)
-        self.shaped = torch.zeros(channels, (self.latency + max_block) * factor, device=device)
+        self.inputs = torch.zeros(channels, K + max_block, device=device)
+        self.shaped = torch.zeros(channels, (K + max_block) * factor, device=device)
         self._out = torch.empty(channels, max_block, device=device)
 
     def run(self, x: torch.Tensor, gains: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """``x`` ``(C, n)``, ``gains`` ``(n,)`` the drive per frame, ``bias`` ``[b, f(b)]``."""
         channels, frames = x.shape
         out = self._out[:, :frames]
+        K, L = self.latency, self.factor
         _drive_kernel[(channels,)](
-            x, *x.stride(), gains, bias, self.taps, self.phases, self._row, self.inputs, self.inputs.stride(0), self.shaped,
-            self.shaped.stride(0), out, out.stride(0), frames,
-            K=self.latency, L=self.factor, SHAPER=self.shaper, TILE=TILE, TAPS_TILE=TAPS_TILE,
-            KEEP_X=triton.next_power_of_2(self.latency), KEEP_V=triton.next_power_of_2(self.latency * self.factor),
-            num_warps=WARPS)
+            x, *x.stride(), gains, bias, self.reversed_taps, self.phases, self.inputs, self.inputs.stride(0),
+            self.shaped, self.shaped.stride(0), out, out.stride(0), frames, K=K, L=L, SHAPER=self.shaper,
+            ROW=self._row, FRAMES_TILE=FRAMES_TILE, TAPS_TILE=TAPS_TILE, KEEP_X=triton.next_power_of_2(max(K, 1)),
+            KEEP_V=triton.next_power_of_2(max(K * L, 1)), num_warps=WARPS)
         return out
 
     def reset(self) -> None:
@@ -101,55 +103,47 @@ if triton is not None:
             return u / tl.sqrt(tl.sqrt(1.0 + (u * u) * (u * u)))
 
     @triton.jit
-    def _driven(x, x_step, gains, inputs, at, frames, K: tl.constexpr):
-        """The driven input at window index ``at`` (any shape): ``inputs[at]`` (the history)
-        below ``K``, ``g x`` of this block from ``K`` to ``K + frames``, else 0."""
-        fresh = (at >= K) & (at < K + frames)
-        held = tl.load(inputs + at, mask=(at >= 0) & (at < K), other=0.0)
-        return held + tl.load(x + (at - K) * x_step, mask=fresh, other=0.0) * tl.load(gains + at - K, mask=fresh, other=0.0)
-
-    @triton.jit
-    def _drive_kernel(x, x_stride, x_step, gains, bias, taps, phases, row, inputs, inputs_stride, shaped, shaped_stride,
-                      out, out_stride, frames, K: tl.constexpr, L: tl.constexpr, SHAPER: tl.constexpr,
-                      TILE: tl.constexpr, TAPS_TILE: tl.constexpr, KEEP_X: tl.constexpr, KEEP_V: tl.constexpr):
+    def _drive_kernel(x, x_stride, x_step, gains, bias, reversed_taps, phases, inputs, inputs_stride, shaped,
+                      shaped_stride, out, out_stride, frames, K: tl.constexpr, L: tl.constexpr, SHAPER: tl.constexpr,
+                      ROW: tl.constexpr, FRAMES_TILE: tl.constexpr, TAPS_TILE: tl.constexpr, KEEP_X: tl.constexpr,
+                      KEEP_V: tl.constexpr):
         channel = tl.program_id(0)
         x += channel * x_stride
         inputs += channel * inputs_stride
         shaped += channel * shaped_stride
         out += channel * out_stride
         bias_in, bias_out = tl.load(bias), tl.load(bias + 1)
-        if L == 1:
-            for start in range(0, frames, TILE):
-                t = start + tl.arange(0, TILE)
-                driven = tl.load(x + t * x_step, mask=t < frames) * tl.load(gains + t, mask=t < frames)
+        for start in range(0, frames, FRAMES_TILE):  # 1. the driven block
+            t = start + tl.arange(0, FRAMES_TILE)
+            driven = tl.load(x + t * x_step, mask=t < frames) * tl.load(gains + t, mask=t < frames)
+            if L == 1:
                 tl.store(out + t, _shape(driven + bias_in, SHAPER) - bias_out, mask=t < frames)
-        else:
-            high = frames * L
-            for start in range(0, high, TILE):  # 1. up-sampling and the shaper
-                s = start + tl.arange(0, TILE)
-                t, phase = s // L, s % L
-                products = tl.zeros([TILE, TAPS_TILE], dtype=tl.float32)
-                for first in tl.static_range(0, K + 1, TAPS_TILE):
-                    j = first + tl.arange(0, TAPS_TILE)
-                    use = (j <= K)[None, :] & (s < high)[:, None]
-                    h = tl.load(phases + phase[:, None] * row + j[None, :], mask=use, other=0.0)
-                    products += h * _driven(x, x_step, gains, inputs, K + t[:, None] - j[None, :], frames, K)
-                v = _shape(tl.sum(products, axis=1) + bias_in, SHAPER) - bias_out
-                tl.store(shaped + K * L + s, v, mask=s < high)
+            else:
+                tl.store(inputs + K + t, driven, mask=t < frames)
+        if L > 1:
             tl.debug_barrier()
-            for start in range(0, frames, TILE // 2):  # 2. down-sampling
-                t = start + tl.arange(0, TILE // 2)
-                products = tl.zeros([TILE // 2, 2 * TAPS_TILE], dtype=tl.float32)
-                for first in tl.static_range(0, K * L + 1, 2 * TAPS_TILE):
-                    k = first + tl.arange(0, 2 * TAPS_TILE)
-                    use = (k <= K * L)[None, :] & (t < frames)[:, None]
-                    h = tl.load(taps + k, mask=k <= K * L, other=0.0)
-                    products += h[None, :] * tl.load(shaped + K * L + L * t[:, None] - k[None, :], mask=use, other=0.0)
+            j = tl.arange(0, ROW)
+            for start in range(0, frames, FRAMES_TILE):  # 2. up-sampling and the shaper
+                t = start + tl.arange(0, FRAMES_TILE)
+                window = tl.load(inputs + t[:, None] + j[None, :], mask=(t < frames)[:, None] & (j <= K)[None, :],
+                                 other=0.0)
+                for phase in tl.static_range(L):
+                    v = tl.sum(window * tl.load(phases + phase * ROW + j)[None, :], axis=1)
+                    tl.store(shaped + K * L + L * t + phase, _shape(v + bias_in, SHAPER) - bias_out, mask=t < frames)
+            tl.debug_barrier()
+            for start in range(0, frames, FRAMES_TILE):  # 3. down-sampling
+                t = start + tl.arange(0, FRAMES_TILE)
+                products = tl.zeros([FRAMES_TILE, TAPS_TILE], dtype=tl.float32)
+                for first in tl.static_range(0, K * L + 1, TAPS_TILE):
+                    k = first + tl.arange(0, TAPS_TILE)
+                    h = tl.load(reversed_taps + k, mask=k <= K * L, other=0.0)
+                    use = (t < frames)[:, None] & (k <= K * L)[None, :]
+                    products += h[None, :] * tl.load(shaped + L * t[:, None] + k[None, :], mask=use, other=0.0)
                 tl.store(out + t, tl.sum(products, axis=1), mask=t < frames)
-            tl.debug_barrier()  # 3. the histories of the next block: all read, then all written
+            tl.debug_barrier()  # 4. the histories of the next block: all read, then all written
             at_x, at_v = tl.arange(0, KEEP_X), tl.arange(0, KEEP_V)
-            next_x = _driven(x, x_step, gains, inputs, frames + at_x, frames, K)
-            next_v = tl.load(shaped + high + at_v, mask=at_v < K * L)
+            next_x = tl.load(inputs + frames + at_x, mask=at_x < K)
+            next_v = tl.load(shaped + frames * L + at_v, mask=at_v < K * L)
             tl.debug_barrier()
             tl.store(inputs + at_x, next_x, mask=at_x < K)
             tl.store(shaped + at_v, next_v, mask=at_v < K * L)
