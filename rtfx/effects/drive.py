@@ -135,6 +135,8 @@ class Drive(Effect):
         if bias != self._bias_written:
             self._bias.set([bias, self.curve(bias)])
             self._bias_written = bias
+        if self._fused is not None:
+            self._fused.before_block(frames)
         if self._applied is not self.sections:
             self._post.set_sos(self.sections, rebalance=not self.ramping)
             self._applied = self.sections

@@ -1,38 +1,38 @@
-"""One GPU kernel per block for a drive's gain, up-sampling, waveshaper and down-sampling
+"""Two GPU kernels per block for a drive's gain, up-sampling, waveshaper and down-sampling
 (Triton), instead of ~20 torch ops.
 
 The same filters as ``oversample.Oversampler`` (``halfband_taps``: ``N = K L + 1`` taps, ``L`` the
-factor, ``K`` the latency in base frames), written as sums instead of Toeplitz GEMMs. One
-program per channel works through a block of ``n`` frames in four steps, each reading what the
-one before wrote (a barrier between them):
+factor, ``K`` the latency in base frames), written as sums instead of Toeplitz GEMMs, over two
+rings: ``inputs`` (the driven input ``u = g x``) and ``shaped`` (the shaper's output ``v``), whose
+write positions for the block the host sets (``before_block``), so nothing ever moves:
 
-1. the driven block ``u = g x`` goes after ``K`` frames of history in ``inputs`` ``(C, K + n)``;
-2. up-sampling and the shaper: ``v[L t + p] = f(L sum_j h[p + L (K - j)] w[t + j] + bias) - f(bias)``
-   (``j = 0..K``, ``w`` the window in ``inputs``) after ``K L`` samples of history in ``shaped``
-   ``(C, (K + n) L)``; one tile of the window serves all ``L`` phases;
-3. down-sampling: ``y[t] = sum_k h[K L - k] s[L t + k]`` (``k = 0..K L``, ``s`` the window in
-   ``shaped``) into the output;
-4. the last ``K`` (``K L``) samples of each buffer move to its front: the next block's history.
+1. ``_up_kernel``, a program per channel and ``TILE`` high-rate samples:
+   ``v[L t + p] = f(L sum_j h[p + L j] u[t - j] + bias) - f(bias)`` (``j = 0..K``), ``u`` from the
+   ring before the block and from ``g x`` within it; the first program also stores the block's
+   ``u`` in the ring.
+2. ``_down_kernel``, a program per channel and ``TILE`` frames: ``y[t] = sum_k h[k] v[L t - k]``
+   (``k = 0..K L``, the taps reversed so that a tile reads ascending addresses).
 
-The taps are stored in the order they are used (by phase, reversed), so every tile reads
-ascending addresses. With ``L = 1`` there is no filter: ``y = f(g x + bias) - f(bias)``. The
-shaper's ``tanh`` is computed from ``exp`` (Triton's ``libdevice.tanh`` does not run in the
-interpreter), within ~1e-7 of torch's. ``tests/test_fused_drive.py`` checks the fused drives
-against the torch path.
+Many small programs instead of one per channel: a single program that walked the whole block
+took 15 us (H100; its chain of dependent loads is the cost, not the arithmetic). With ``L = 1``
+there is no filter: ``y = f(g x + bias) - f(bias)``, the first kernel alone. The shaper's
+``tanh`` is computed from ``exp`` (Triton's ``libdevice.tanh`` does not run in the interpreter),
+within ~1e-7 of torch's. ``tests/test_fused_drive.py`` checks the fused drives against the torch
+path.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from ..controls import Control
 from .fused import tl, triton
 from .oversample import halfband_taps
 
 #: Shaper codes of the kernel, by ``Drive.type_name``.
 SHAPERS = {"overdrive": 0, "distortion": 1, "fuzz": 2}
-FRAMES_TILE = 64  # frames per tile
-TAPS_TILE = 64  # taps per tile of the down-sampler
-WARPS = 8
+TILE = 64  # samples (up) or frames (down) per program
+TAPS_TILE = 32  # taps per inner tile
 
 
 class FusedShaper:
@@ -43,8 +43,9 @@ class FusedShaper:
         shaper: the drive's ``type_name`` (a key of ``SHAPERS``).
         channels, max_block, device: of the blocks.
 
-    ``run(x, gains, bias)`` returns ``(C, n)``, a view valid until the next call; ``latency``
-    is the delay in frames (``K``, 0 for factor 1), as the torch path's.
+    Per block: ``before_block(frames)`` on the host, then ``run(x, gains, bias)``, which returns
+    ``(C, n)``, a view valid until the next call. ``latency`` is the delay in frames (``K``, 0
+    for factor 1), as the torch path's.
     """
 
     def __init__(self, factor: int, shaper: str, channels: int, max_block: int, device) -> None:
@@ -52,31 +53,44 @@ class FusedShaper:
         taps = halfband_taps(factor) if factor > 1 else np.ones(1)
         self.latency = K = (len(taps) - 1) // factor
         self.reversed_taps = torch.tensor(taps[::-1].copy(), dtype=torch.float32, device=device)
-        # The up-sampler's taps by phase, reversed and scaled: ``phases[p, j] = L h[p + L (K - j)]``
-        # (0 past the end); a row per phase, padded to a power of two.
-        self._row = 1 << K.bit_length()  # the next power of two above K
-        index = np.arange(factor)[:, None] + factor * (K - np.arange(K + 1))[None, :]
+        # The up-sampler's taps by phase, scaled by L: ``phases[p, j] = L h[p + L j]`` (0 past the
+        # end), rows padded to whole tiles, so that a tile of taps is one contiguous read.
+        self._row = -(-(K + 1) // TAPS_TILE) * TAPS_TILE
+        padded = np.zeros(factor * self._row)
+        padded[: len(taps)] = taps
         phases = np.zeros((factor, self._row))
-        phases[:, : K + 1] = np.where(index < len(taps), factor * taps[np.minimum(index, len(taps) - 1)], 0.0)
+        phases[:, : K + 1] = factor * padded[: factor * (K + 1)].reshape(K + 1, factor).T
         self.phases = torch.tensor(phases, dtype=torch.float32, device=device)
-        self.inputs = torch.zeros(channels, K + max_block, device=device)
-        self.shaped = torch.zeros(channels, (K + max_block) * factor, device=device)
+        self._sizes = (1 << (K + max_block - 1).bit_length(), 1 << ((K + max_block) * factor - 1).bit_length())
+        self.inputs = torch.zeros(channels, self._sizes[0], device=device)
+        self.shaped = torch.zeros(channels, self._sizes[1], device=device)
+        self._positions = Control(2, device, torch.int64)  # the block's first slot in each ring
+        self._written = 0  # frames written before this block
         self._out = torch.empty(channels, max_block, device=device)
+
+    def before_block(self, frames: int) -> None:
+        """Host side: the next block of ``frames`` starts where the last one ended."""
+        start = self._written
+        self._positions.set([start % self._sizes[0], start * self.factor % self._sizes[1]])
+        self._written = (start + frames) % self._sizes[0]
 
     def run(self, x: torch.Tensor, gains: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """``x`` ``(C, n)``, ``gains`` ``(n,)`` the drive per frame, ``bias`` ``[b, f(b)]``."""
         channels, frames = x.shape
-        out = self._out[:, :frames]
+        out, positions = self._out[:, :frames], self._positions.tensor
         K, L = self.latency, self.factor
-        _drive_kernel[(channels,)](
-            x, *x.stride(), gains, bias, self.reversed_taps, self.phases, self.inputs, self.inputs.stride(0),
-            self.shaped, self.shaped.stride(0), out, out.stride(0), frames, K=K, L=L, SHAPER=self.shaper,
-            ROW=self._row, FRAMES_TILE=FRAMES_TILE, TAPS_TILE=TAPS_TILE, KEEP_X=triton.next_power_of_2(max(K, 1)),
-            KEEP_V=triton.next_power_of_2(max(K * L, 1)), num_warps=WARPS)
+        _up_kernel[(channels, triton.cdiv(frames * L, TILE))](
+            x, *x.stride(), gains, bias, self.phases, self._row, self.inputs, self.inputs.stride(0), self.shaped,
+            self.shaped.stride(0), positions, out, out.stride(0), frames, K=K, L=L, SHAPER=self.shaper,
+            RING_X=self._sizes[0], RING_V=self._sizes[1], TILE=TILE, TAPS_TILE=TAPS_TILE)
+        if L > 1:
+            _down_kernel[(channels, triton.cdiv(frames, TILE))](
+                self.reversed_taps, self.shaped, self.shaped.stride(0), positions, out, out.stride(0), frames,
+                K=K, L=L, RING_V=self._sizes[1], TILE=TILE, TAPS_TILE=TAPS_TILE)
         return out
 
     def reset(self) -> None:
-        """Clear both histories."""
+        """Clear both rings."""
         self.inputs.zero_()
         self.shaped.zero_()
 
@@ -103,47 +117,51 @@ if triton is not None:
             return u / tl.sqrt(tl.sqrt(1.0 + (u * u) * (u * u)))
 
     @triton.jit
-    def _drive_kernel(x, x_stride, x_step, gains, bias, reversed_taps, phases, inputs, inputs_stride, shaped,
-                      shaped_stride, out, out_stride, frames, K: tl.constexpr, L: tl.constexpr, SHAPER: tl.constexpr,
-                      ROW: tl.constexpr, FRAMES_TILE: tl.constexpr, TAPS_TILE: tl.constexpr, KEEP_X: tl.constexpr,
-                      KEEP_V: tl.constexpr):
-        channel = tl.program_id(0)
+    def _up_kernel(x, x_stride, x_step, gains, bias, phases, row, inputs, inputs_stride, shaped, shaped_stride,
+                   positions, out, out_stride, frames, K: tl.constexpr, L: tl.constexpr, SHAPER: tl.constexpr,
+                   RING_X: tl.constexpr, RING_V: tl.constexpr, TILE: tl.constexpr, TAPS_TILE: tl.constexpr):
+        channel, part = tl.program_id(0), tl.program_id(1)
         x += channel * x_stride
         inputs += channel * inputs_stride
-        shaped += channel * shaped_stride
-        out += channel * out_stride
         bias_in, bias_out = tl.load(bias), tl.load(bias + 1)
-        for start in range(0, frames, FRAMES_TILE):  # 1. the driven block
-            t = start + tl.arange(0, FRAMES_TILE)
+        at_x, at_v = tl.load(positions), tl.load(positions + 1)
+        if L == 1:
+            t = part * TILE + tl.arange(0, TILE)
             driven = tl.load(x + t * x_step, mask=t < frames) * tl.load(gains + t, mask=t < frames)
-            if L == 1:
-                tl.store(out + t, _shape(driven + bias_in, SHAPER) - bias_out, mask=t < frames)
-            else:
-                tl.store(inputs + K + t, driven, mask=t < frames)
-        if L > 1:
-            tl.debug_barrier()
-            j = tl.arange(0, ROW)
-            for start in range(0, frames, FRAMES_TILE):  # 2. up-sampling and the shaper
-                t = start + tl.arange(0, FRAMES_TILE)
-                window = tl.load(inputs + t[:, None] + j[None, :], mask=(t < frames)[:, None] & (j <= K)[None, :],
-                                 other=0.0)
-                for phase in tl.static_range(L):
-                    v = tl.sum(window * tl.load(phases + phase * ROW + j)[None, :], axis=1)
-                    tl.store(shaped + K * L + L * t + phase, _shape(v + bias_in, SHAPER) - bias_out, mask=t < frames)
-            tl.debug_barrier()
-            for start in range(0, frames, FRAMES_TILE):  # 3. down-sampling
-                t = start + tl.arange(0, FRAMES_TILE)
-                products = tl.zeros([FRAMES_TILE, TAPS_TILE], dtype=tl.float32)
-                for first in tl.static_range(0, K * L + 1, TAPS_TILE):
-                    k = first + tl.arange(0, TAPS_TILE)
-                    h = tl.load(reversed_taps + k, mask=k <= K * L, other=0.0)
-                    use = (t < frames)[:, None] & (k <= K * L)[None, :]
-                    products += h[None, :] * tl.load(shaped + L * t[:, None] + k[None, :], mask=use, other=0.0)
-                tl.store(out + t, tl.sum(products, axis=1), mask=t < frames)
-            tl.debug_barrier()  # 4. the histories of the next block: all read, then all written
-            at_x, at_v = tl.arange(0, KEEP_X), tl.arange(0, KEEP_V)
-            next_x = tl.load(inputs + frames + at_x, mask=at_x < K)
-            next_v = tl.load(shaped + frames * L + at_v, mask=at_v < K * L)
-            tl.debug_barrier()
-            tl.store(inputs + at_x, next_x, mask=at_x < K)
-            tl.store(shaped + at_v, next_v, mask=at_v < K * L)
+            tl.store(out + channel * out_stride + t, _shape(driven + bias_in, SHAPER) - bias_out, mask=t < frames)
+        else:
+            s = part * TILE + tl.arange(0, TILE)  # high-rate samples of the block
+            t, phase = s // L, s % L
+            products = tl.zeros([TILE, TAPS_TILE], dtype=tl.float32)
+            for first in tl.static_range(0, K + 1, TAPS_TILE):
+                j = first + tl.arange(0, TAPS_TILE)
+                use = (j <= K)[None, :] & (s < frames * L)[:, None]
+                h = tl.load(phases + phase[:, None] * row + j[None, :], mask=use, other=0.0)
+                back = t[:, None] - j[None, :]  # frame of u from the block's start: < 0 in the ring
+                fresh = use & (back >= 0)
+                held = tl.load(inputs + ((at_x + back) & (RING_X - 1)), mask=use & (back < 0), other=0.0)
+                driven = tl.load(x + back * x_step, mask=fresh, other=0.0) * tl.load(gains + back, mask=fresh, other=0.0)
+                products += h * (held + driven)
+            v = _shape(tl.sum(products, axis=1) + bias_in, SHAPER) - bias_out
+            tl.store(shaped + channel * shaped_stride + ((at_v + s) & (RING_V - 1)), v, mask=s < frames * L)
+            if part == 0:  # the block's driven input, for the next blocks (the ring holds K + n)
+                for start in range(0, frames, TILE):
+                    t = start + tl.arange(0, TILE)
+                    driven = tl.load(x + t * x_step, mask=t < frames) * tl.load(gains + t, mask=t < frames)
+                    tl.store(inputs + ((at_x + t) & (RING_X - 1)), driven, mask=t < frames)
+
+    @triton.jit
+    def _down_kernel(reversed_taps, shaped, shaped_stride, positions, out, out_stride, frames, K: tl.constexpr,
+                     L: tl.constexpr, RING_V: tl.constexpr, TILE: tl.constexpr, TAPS_TILE: tl.constexpr):
+        channel, part = tl.program_id(0), tl.program_id(1)
+        shaped += channel * shaped_stride
+        at_v = tl.load(positions + 1)
+        t = part * TILE + tl.arange(0, TILE)
+        products = tl.zeros([TILE, TAPS_TILE], dtype=tl.float32)
+        for first in tl.static_range(0, K * L + 1, TAPS_TILE):  # y[t] = sum_k h[K L - k] v[L t + k - K L]
+            k = first + tl.arange(0, TAPS_TILE)
+            h = tl.load(reversed_taps + k, mask=k <= K * L, other=0.0)
+            use = (t < frames)[:, None] & (k <= K * L)[None, :]
+            slot = (at_v + L * t[:, None] + k[None, :] - K * L) & (RING_V - 1)
+            products += h[None, :] * tl.load(shaped + slot, mask=use, other=0.0)
+        tl.store(out + channel * out_stride + t, tl.sum(products, axis=1), mask=t < frames)
