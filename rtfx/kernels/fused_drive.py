@@ -10,11 +10,12 @@ write positions for the block the host sets (``before_block``), so nothing ever 
    ``v[L t + p] = f(L sum_j h[p + L j] u[t - j] + bias) - f(bias)`` (``j = 0..K``), ``u`` from the
    ring before the block and from ``g x`` within it; the first program also stores the block's
    ``u`` in the ring.
-2. ``_down_kernel``, a program per channel and ``TILE`` frames: ``y[t] = sum_k h[k] v[L t - k]``
+2. ``_down_kernel``, a program per channel and ``DOWN_TILE`` frames: ``y[t] = sum_k h[k] v[L t - k]``
    (``k = 0..K L``, the taps reversed so that a tile reads ascending addresses).
 
 Many small programs instead of one per channel: a single program that walked the whole block
-took 15 us (H100; its chain of dependent loads is the cost, not the arithmetic). With ``L = 1``
+took 15 us (H100; its chain of dependent loads is the cost, not the arithmetic); the tap loops
+are unrolled, so a program issues all its loads at once. With ``L = 1``
 there is no filter: ``y = f(g x + bias) - f(bias)``, the first kernel alone. The shaper's
 ``tanh`` is computed from ``exp`` (Triton's ``libdevice.tanh`` does not run in the interpreter),
 within ~1e-7 of torch's. ``tests/test_fused_drive.py`` checks the fused drives against the torch
@@ -31,8 +32,10 @@ from .oversample import halfband_taps
 
 #: Shaper codes of the kernel, by ``Drive.type_name``.
 SHAPERS = {"overdrive": 0, "distortion": 1, "fuzz": 2}
-TILE = 64  # samples (up) or frames (down) per program
-TAPS_TILE = 32  # taps per inner tile
+TILE = 64  # high-rate samples per program of the up-sampler
+TAPS_TILE = 32  # taps per inner tile of the up-sampler
+DOWN_TILE = 16  # frames per program of the down-sampler
+DOWN_TAPS_TILE = 64  # taps per inner tile of the down-sampler
 
 
 class FusedShaper:
@@ -84,9 +87,9 @@ class FusedShaper:
             self.shaped.stride(0), positions, out, out.stride(0), frames, K=K, L=L, SHAPER=self.shaper,
             RING_X=self._sizes[0], RING_V=self._sizes[1], TILE=TILE, TAPS_TILE=TAPS_TILE)
         if L > 1:
-            _down_kernel[(channels, triton.cdiv(frames, TILE))](
+            _down_kernel[(channels, triton.cdiv(frames, DOWN_TILE))](
                 self.reversed_taps, self.shaped, self.shaped.stride(0), positions, out, out.stride(0), frames,
-                K=K, L=L, RING_V=self._sizes[1], TILE=TILE, TAPS_TILE=TAPS_TILE)
+                K=K, L=L, RING_V=self._sizes[1], TILE=DOWN_TILE, TAPS_TILE=DOWN_TAPS_TILE)
         return out
 
     def reset(self) -> None:
@@ -140,15 +143,15 @@ if triton is not None:
                 back = t[:, None] - j[None, :]  # frame of u from the block's start: < 0 in the ring
                 fresh = use & (back >= 0)
                 held = tl.load(inputs + ((at_x + back) & (RING_X - 1)), mask=use & (back < 0), other=0.0)
-                driven = tl.load(x + back * x_step, mask=fresh, other=0.0) * tl.load(gains + back, mask=fresh, other=0.0)
-                products += h * (held + driven)
+                new = tl.load(x + back * x_step, mask=fresh, other=0.0) * tl.load(gains + back, mask=fresh, other=0.0)
+                products += h * (held + new)
             v = _shape(tl.sum(products, axis=1) + bias_in, SHAPER) - bias_out
             tl.store(shaped + channel * shaped_stride + ((at_v + s) & (RING_V - 1)), v, mask=s < frames * L)
             if part == 0:  # the block's driven input, for the next blocks (the ring holds K + n)
                 for start in range(0, frames, TILE):
-                    t = start + tl.arange(0, TILE)
-                    driven = tl.load(x + t * x_step, mask=t < frames) * tl.load(gains + t, mask=t < frames)
-                    tl.store(inputs + ((at_x + t) & (RING_X - 1)), driven, mask=t < frames)
+                    frame = start + tl.arange(0, TILE)
+                    u = tl.load(x + frame * x_step, mask=frame < frames) * tl.load(gains + frame, mask=frame < frames)
+                    tl.store(inputs + ((at_x + frame) & (RING_X - 1)), u, mask=frame < frames)
 
     @triton.jit
     def _down_kernel(reversed_taps, shaped, shaped_stride, positions, out, out_stride, frames, K: tl.constexpr,
