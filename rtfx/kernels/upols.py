@@ -32,6 +32,7 @@ import numpy as np
 import scipy.fft
 import torch
 
+from . import fused, fused_spectra
 from .nonuniform import Seg
 
 _DFT_MAX = 256  # CPU: transforms of a whole segment up to this size as GEMMs
@@ -270,6 +271,7 @@ class RingSegment:
                          self._acc.view(F * rows, groups, 1))
         self._spectra = self._acc.permute(2, 1, 0)  # (groups, rows, F): channel-major for irfft
         self._samples = self._y.view(groups, rows, 2 * Q)
+        self.fused = fused.available(device)  # the ring's entry and product in one kernel
 
     def reset(self) -> None:
         self.X.zero_()
@@ -283,10 +285,13 @@ class RingSegment:
             slot: ``(1,)`` int64 device tensor, ``b % K``.
         """
         torch.fft.rfft(window, out=self._spectrum)
-        self.X.index_copy_(3, slot, self._entry)
-        index = torch.add(self._lags, slot, out=self._index).remainder_(self.K)
-        torch.index_select(self.H, 2, index, out=self.H_ring)
-        ring, partitions, acc = self._product
-        torch.bmm(ring, partitions, out=acc)
+        if self.fused:
+            fused_spectra.ring_product(self._spectrum, self.X, self.H, slot, self._acc)
+        else:
+            self.X.index_copy_(3, slot, self._entry)
+            index = torch.add(self._lags, slot, out=self._index).remainder_(self.K)
+            torch.index_select(self.H, 2, index, out=self.H_ring)
+            ring, partitions, acc = self._product
+            torch.bmm(ring, partitions, out=acc)
         torch.fft.irfft(self._spectra, n=2 * self.Q, out=self._samples)
         return self._y[:, self.Q:]

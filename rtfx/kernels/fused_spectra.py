@@ -1,0 +1,65 @@
+"""One GPU kernel for the frequency-domain delay line of a ``RingSegment`` (Triton): the new
+spectrum into the ring and the ring's sum of products, instead of five torch ops.
+
+``RingSegment.tick`` on the torch path writes block ``b``'s spectrum into ring slot ``b % K``
+(``index_copy_``), computes the partitions' ring order (two ops), gathers the partition spectra
+into that order (a copy of ``H``) and multiplies (one batched product). Here a program per bin
+and IR row (and group of channels) writes its own entries of the new spectrum, then streams its
+lines of the ring once, reading ``H`` at ``(b - s) % K`` in place: ``Y[f, r, g] = sum_s X[f, r,
+g, s] H[f, r, (b - s) % K]``. Complex numbers as (real, imaginary) float32 pairs.
+``tests/test_fused_spectra.py`` checks it against the torch path.
+"""
+from __future__ import annotations
+
+import torch
+
+from .fused import tl, triton
+
+PARTS = 128  # partitions per tile
+
+
+def ring_product(spectrum: torch.Tensor, ring: torch.Tensor, spectra: torch.Tensor, slot: torch.Tensor,
+                 out: torch.Tensor) -> torch.Tensor:
+    """Write ``spectrum`` ``(C, F)`` into ``ring`` ``(F, rows, groups, K)`` at ``slot`` (``(1,)``
+    int64) and set ``out`` ``(F, rows, groups)`` to the ring's products with ``spectra``
+    ``(F, rows, K)``; channel ``c = g * rows + r``. All complex64, contiguous. Returns ``out``."""
+    F, rows, groups, K = ring.shape
+    block_groups = min(triton.next_power_of_2(groups), 16)
+    _ring_kernel[(F * rows, triton.cdiv(groups, block_groups))](
+        torch.view_as_real(spectrum), torch.view_as_real(ring), torch.view_as_real(spectra), slot,
+        torch.view_as_real(out), rows, groups, K, F, BLOCK_G=block_groups, PARTS=PARTS)
+    return out
+
+
+if triton is not None:
+    @triton.jit
+    def _ring_kernel(spectrum, ring, spectra, slot, out, rows, groups, K, F, BLOCK_G: tl.constexpr,
+                     PARTS: tl.constexpr):
+        line, first_group = tl.program_id(0), tl.program_id(1) * BLOCK_G  # line = f * rows + r
+        f, r = line // rows, line % rows
+        g = first_group + tl.arange(0, BLOCK_G)
+        live = g < groups
+        at = tl.load(slot)
+        lines = ring + ((line * groups + g) * K * 2)[:, None]  # (BLOCK_G, 1): each group's line of K
+        channel = g * rows + r
+        new_re = tl.load(spectrum + (channel * F + f) * 2, mask=live, other=0.0)
+        new_im = tl.load(spectrum + (channel * F + f) * 2 + 1, mask=live, other=0.0)
+        tl.store(lines + at * 2, new_re[:, None], mask=live[:, None])
+        tl.store(lines + at * 2 + 1, new_im[:, None], mask=live[:, None])
+        tl.debug_barrier()  # the new entries before the sum reads them
+        total_re = tl.zeros([BLOCK_G, PARTS], dtype=tl.float32)
+        total_im = tl.zeros([BLOCK_G, PARTS], dtype=tl.float32)
+        for start in range(0, K, PARTS):
+            s = start + tl.arange(0, PARTS)
+            inside = s < K
+            partition = (at - s + K) % K  # the partition that meets slot s
+            h_re = tl.load(spectra + (line * K + partition) * 2, mask=inside, other=0.0)[None, :]
+            h_im = tl.load(spectra + (line * K + partition) * 2 + 1, mask=inside, other=0.0)[None, :]
+            both = live[:, None] & inside[None, :]
+            x_re = tl.load(lines + s[None, :] * 2, mask=both, other=0.0)
+            x_im = tl.load(lines + s[None, :] * 2 + 1, mask=both, other=0.0)
+            total_re += x_re * h_re - x_im * h_im
+            total_im += x_re * h_im + x_im * h_re
+        target = out + (line * groups + g) * 2
+        tl.store(target, tl.sum(total_re, axis=1), mask=live)
+        tl.store(target + 1, tl.sum(total_im, axis=1), mask=live)
