@@ -15,7 +15,7 @@ import torch
 
 from .fused import tl, triton
 
-PARTS = 128  # partitions per tile
+TILE = 2048  # ring entries per tile: channels of the program times partitions
 
 
 def ring_product(spectrum: torch.Tensor, ring: torch.Tensor, spectra: torch.Tensor, slot: torch.Tensor,
@@ -25,9 +25,10 @@ def ring_product(spectrum: torch.Tensor, ring: torch.Tensor, spectra: torch.Tens
     ``(F, rows, K)``; channel ``c = g * rows + r``. All complex64, contiguous. Returns ``out``."""
     F, rows, groups, K = ring.shape
     block_groups = min(triton.next_power_of_2(groups), 16)
+    parts = min(TILE // block_groups, triton.next_power_of_2(K))
     _ring_kernel[(F * rows, triton.cdiv(groups, block_groups))](
         torch.view_as_real(spectrum), torch.view_as_real(ring), torch.view_as_real(spectra), slot,
-        torch.view_as_real(out), rows, groups, K, F, BLOCK_G=block_groups, PARTS=PARTS)
+        torch.view_as_real(out), rows, groups, K, F, BLOCK_G=block_groups, PARTS=parts)
     return out
 
 
