@@ -16,6 +16,7 @@ import torch
 from .fused import tl, triton
 
 TILE = 2048  # ring entries per tile: channels of the program times partitions
+WARPS = 4
 
 
 def ring_product(spectrum: torch.Tensor, ring: torch.Tensor, spectra: torch.Tensor, slot: torch.Tensor,
@@ -28,7 +29,7 @@ def ring_product(spectrum: torch.Tensor, ring: torch.Tensor, spectra: torch.Tens
     parts = min(TILE // block_groups, triton.next_power_of_2(K))
     _ring_kernel[(F * rows, triton.cdiv(groups, block_groups))](
         torch.view_as_real(spectrum), torch.view_as_real(ring), torch.view_as_real(spectra), slot,
-        torch.view_as_real(out), rows, groups, K, F, BLOCK_G=block_groups, PARTS=parts)
+        torch.view_as_real(out), rows, groups, K, F, BLOCK_G=block_groups, PARTS=parts, num_warps=WARPS)
     return out
 
 
@@ -48,19 +49,20 @@ if triton is not None:
         tl.store(lines + at * 2, new_re[:, None], mask=live[:, None])
         tl.store(lines + at * 2 + 1, new_im[:, None], mask=live[:, None])
         tl.debug_barrier()  # the new entries before the sum reads them
+        pair = tl.arange(0, 2)  # (real, imaginary): 8-byte reads
         total_re = tl.zeros([BLOCK_G, PARTS], dtype=tl.float32)
         total_im = tl.zeros([BLOCK_G, PARTS], dtype=tl.float32)
         for start in range(0, K, PARTS):
             s = start + tl.arange(0, PARTS)
             inside = s < K
             partition = (at - s + K) % K  # the partition that meets slot s
-            h_re = tl.load(spectra + (line * K + partition) * 2, mask=inside, other=0.0)[None, :]
-            h_im = tl.load(spectra + (line * K + partition) * 2 + 1, mask=inside, other=0.0)[None, :]
+            h = tl.load(spectra + ((line * K + partition) * 2)[:, None] + pair[None, :], mask=inside[:, None], other=0.0)
+            h_re, h_im = tl.split(h)
             both = live[:, None] & inside[None, :]
-            x_re = tl.load(lines + s[None, :] * 2, mask=both, other=0.0)
-            x_im = tl.load(lines + s[None, :] * 2 + 1, mask=both, other=0.0)
-            total_re += x_re * h_re - x_im * h_im
-            total_im += x_re * h_im + x_im * h_re
+            x = tl.load(lines[:, :, None] + (s * 2)[None, :, None] + pair[None, None, :], mask=both[:, :, None], other=0.0)
+            x_re, x_im = tl.split(x)
+            total_re += x_re * h_re[None, :] - x_im * h_im[None, :]
+            total_im += x_re * h_im[None, :] + x_im * h_re[None, :]
         target = out + (line * groups + g) * 2
         tl.store(target, tl.sum(total_re, axis=1), mask=live)
         tl.store(target + 1, tl.sum(total_im, axis=1), mask=live)
