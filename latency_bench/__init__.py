@@ -47,16 +47,17 @@ def run(cells, devices, blocks: int = 1000, warmup: int = 50, out_dir=None,
         import json
         prev = json.loads(old.read_text())
         if prev.get("settings", {}).get("machine_name") == name:
+            kept_from = {part: prev["settings"].get(f"{part}_from") or prev["settings"].get("command")
+                         for part in ("latency", "offline")}  # where the kept rows were made
             if keep_other_part and not cells:
                 results = prev.get("cells", [])
-                settings["latency_from"] = prev["settings"].get("command")
+                settings["latency_from"] = kept_from["latency"]
             if keep_other_part and offline_grid is None:
                 throughput = prev.get("offline", [])
-                settings["offline_from"] = prev["settings"].get("command")
+                settings["offline_from"] = kept_from["offline"]
             elif offline_chains and offline_grid is not None:
                 throughput = _merge_rows(prev.get("offline", []), throughput)
-                settings["offline_from"] = (f"{', '.join(offline_chains)} rows: this run; the others: "
-                                            f"{prev['settings'].get('offline_from') or prev['settings'].get('command')}")
+                settings["offline_from"] = f"{', '.join(offline_chains)} rows: this run; the others: {kept_from['offline']}"
     doc = report.build(machine.machine_details(), settings, results, throughput)
     jpath, mpath = report.write(doc, out_dir)
     return doc, jpath, mpath

@@ -206,6 +206,10 @@ def test_cli_quick_arguments(tmp_path, monkeypatch):
     again = json.loads((tmp_path / "core.json").read_text())
     assert [c["id"] for c in again["cells"]] == [c["id"] for c in doc["cells"]]
     assert again["offline"] and again["settings"]["latency_from"] == doc["settings"]["command"]
+    # and --only latency then keeps both the offline rows and where they came from
+    assert main(["--quick", "--dsp", "cpu", "--only", "latency", "--out", str(tmp_path)]) == 0
+    third = json.loads((tmp_path / "core.json").read_text())
+    assert third["offline"] == again["offline"] and third["settings"]["offline_from"] == again["settings"]["command"]
 
 
 def test_offline_chains_rerun_only_their_rows(tmp_path, monkeypatch):
