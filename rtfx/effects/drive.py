@@ -14,7 +14,7 @@ asymmetric shaper makes from a signal.
 Up/down sampling is ``rtfx.kernels.oversample.Oversampler``: linear phase, so the output is
 delayed by ``latency`` frames (82 for L = 2, 4, 8; 0 for L = 1); ``mix`` and bypass blend
 with the input delayed to match (``Effect.latency``). On a CUDA device with Triton, drive, up,
-shaper and down are one kernel per block (``rtfx.kernels.fused_drive``, the same filters).
+shaper and down are two kernels per block (``rtfx.kernels.fused_drive``, the same filters).
 
 Aliasing, measured by ``tests/test_drive.py`` (a 5 kHz sine of peak 0.5 at 48 kHz, bias 0, tone
 20 kHz; the largest component that is not DC or a harmonic of 5 kHz, relative to the
@@ -95,15 +95,17 @@ class Drive(Effect):
     def _prepare(self, spec: ProcessSpec) -> None:
         f32 = dict(device=spec.device, dtype=spec.dtype)
         factor = self.oversample
-        self._driven = torch.empty(spec.channels, spec.blocksize, **f32)
-        scratch = torch.empty(spec.channels * spec.blocksize * factor, **f32)
-        self._scratch = [scratch[: spec.channels * n * factor].view(spec.channels, n * factor)
-                         for n in range(spec.blocksize + 1)]  # by base-rate frames
         self._out = torch.empty(spec.channels, spec.blocksize, **f32)
         self._fused = (FusedShaper(factor, self.type_name, spec.channels, spec.blocksize, spec.device)
                        if fused.available(spec.device) else None)
-        self._resampler = (Oversampler(factor, spec.channels, spec.blocksize, spec.device, spec.capture)
-                           if factor > 1 and self._fused is None else None)
+        self._resampler = None
+        if self._fused is None:  # the torch path's buffers
+            self._driven = torch.empty(spec.channels, spec.blocksize, **f32)
+            scratch = torch.empty(spec.channels * spec.blocksize * factor, **f32)
+            self._scratch = [scratch[: spec.channels * n * factor].view(spec.channels, n * factor)
+                             for n in range(spec.blocksize + 1)]  # by base-rate frames
+            if factor > 1:
+                self._resampler = Oversampler(factor, spec.channels, spec.blocksize, spec.device, spec.capture)
         self.sections = self._applied = self.design()
         self._designed_tone = self.value("tone_hz")
         self._post = SosFilter(self.sections, spec.channels, spec.blocksize, spec.device)
