@@ -32,8 +32,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import nonuniform as nu
 from ..controls import Control
+from . import fused, fused_convolver
+from . import nonuniform as nu
 from .fir import DirectCore, DirectFIR, InputHistory, ShiftedHistory, as_taps, check_block, check_max_block
 from .upols import RingSegment, Segment
 
@@ -232,6 +233,8 @@ class CaptureConvolver:
         K = max(1, -(-(T - G) // G))
         self._head = DirectCore(h[:, :G], C, G, self.device)
         self._seg = RingSegment(h[:row_period(h, C)], G, G, K, C, self.device)
+        self.fused = fused.available(self.device)  # the steps around a tick as two kernels
+        self._head_taps = torch.tensor(h[:, :G], dtype=torch.float32, device=self.device)
         # the tick's window ends up to G - 1 samples before the newest input
         self._hist = ShiftedHistory(C, 3 * G - 1, G, self.device)
         self._window = torch.zeros(C, 2 * G, device=self.device)
@@ -273,6 +276,10 @@ class CaptureConvolver:
     def process(self, x: torch.Tensor) -> torch.Tensor:
         n = check_block(x, self.channels, self.max_block)
         G, hist = self.partition, self._hist
+        if self.fused and n == G:  # fused_convolver: the same steps, two kernels around the tick
+            window = fused_convolver.append_window(x, hist.buf, hist.keep, self._window_at.tensor, self._window)
+            tick = self._seg.tick(window, self._slot.tensor)
+            return fused_convolver.finish(self._tails, tick, self._tail_at.tensor, self._head_taps, hist.buf, self._out)
         hist.append(x)
         if n == G or self._due:  # a full call always holds one tick
             window = torch.index_select(hist.buf, 1, self._window_at.tensor, out=self._window)
