@@ -15,12 +15,12 @@ pytest.importorskip("triton")
 
 
 @pytest.mark.parametrize("device", TRITON_DEVICES)
-@pytest.mark.parametrize("rows, channels", [(1, 1), (1, 3), (2, 2)])
-def test_fused_convolver_equals_torch(device, rows, channels):
-    """A 200-tap IR in blocks of 16 (a head of 16 taps, 12 partitions), a short last block
-    (the torch path, on the same state), then full blocks again."""
+@pytest.mark.parametrize("rows, channels, taps", [(1, 1, 200), (1, 3, 200), (2, 2, 200), (1, 2, 5)])
+def test_fused_convolver_equals_torch(device, rows, channels, taps):
+    """A 200-tap IR in blocks of 16 (a head of 16 taps, 12 partitions) or one shorter than the
+    head, a short block in between (the torch path, on the same state)."""
     rng = np.random.default_rng(6)
-    h = rng.standard_normal((rows, 200)) * np.exp(-np.arange(200) / 60)
+    h = rng.standard_normal((rows, taps)) * np.exp(-np.arange(taps) / 60)
     fast, plain = (CaptureConvolver(h, channels, 16, device) for _ in range(2))
     fast.fused, plain.fused = True, False
     x = rng.standard_normal((channels, 16 * 40)).astype(np.float32)

@@ -39,13 +39,14 @@ def append_window(x: torch.Tensor, history: torch.Tensor, keep: int, window_at: 
 def finish(tails: torch.Tensor, tick: torch.Tensor, tail_at: torch.Tensor, head: torch.Tensor,
            history: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """``out`` ``(C, n)`` = ``[tails[:, G:], tick]`` at ``tail_at[:n]`` (``tails`` ``(C, 2G)``,
-    ``tick`` ``(C, G)``) plus the head taps ``head`` ``(rows, G)`` (rows 1 or ``C``) run over
+    ``tick`` ``(C, G)``) plus the head taps ``head`` ``(rows, <= G)`` (rows 1 or ``C``) run over
     ``history`` ``(C, size)``, whose last ``n`` samples are the block's; then ``tails[:, G:] =
     tick``. Returns ``out``."""
     channels, frames = out.shape
     half = tick.shape[1]
     head_stride = head.stride(0) if head.shape[0] > 1 else 0  # a mono head serves every channel
-    _finish_kernel[(channels,)](tails, tails.stride(0), tick, tick.stride(0), tail_at, head, head_stride, history, history.stride(0), history.shape[1], out, out.stride(0),
+    _finish_kernel[(channels,)](tails, tails.stride(0), tick, tick.stride(0), tail_at, head, head_stride, head.shape[1],
+                                history, history.stride(0), history.shape[1], out, out.stride(0),
                                 frames, half, HALF=triton.next_power_of_2(half), TILE=TILE)
     return out
 
@@ -70,7 +71,7 @@ if triton is not None:
         tl.store(window + channel * window_stride + i, tl.load(history + places, mask=i < width), mask=i < width)
 
     @triton.jit
-    def _finish_kernel(tails, tails_stride, tick, tick_stride, tail_at, head, head_stride, history,
+    def _finish_kernel(tails, tails_stride, tick, tick_stride, tail_at, head, head_stride, taps, history,
                        history_stride, size, out, out_stride, frames, half, HALF: tl.constexpr, TILE: tl.constexpr):
         channel = tl.program_id(0)
         tails += channel * tails_stride
@@ -85,11 +86,11 @@ if triton is not None:
             total = tl.load(tails + half + place, mask=live & (place < half), other=0.0)
             total += tl.load(tick + place - half, mask=live & (place >= half), other=0.0)
             products = tl.zeros([TILE, TILE], dtype=tl.float32)
-            for first in range(0, half, TILE):  # the head: sum_k h[k] x[t - k]
+            for first in range(0, taps, TILE):  # the head: sum_k h[k] x[t - k]
                 k = first + tl.arange(0, TILE)
-                h = tl.load(head + k, mask=k < half, other=0.0)
+                h = tl.load(head + k, mask=k < taps, other=0.0)
                 sample = size - frames + t[:, None] - k[None, :]
-                products += h[None, :] * tl.load(history + sample, mask=live[:, None] & (k < half)[None, :], other=0.0)
+                products += h[None, :] * tl.load(history + sample, mask=live[:, None] & (k < taps)[None, :], other=0.0)
             tl.store(out + t, total + tl.sum(products, axis=1), mask=live)
         j = tl.arange(0, HALF)
         new = tl.load(tick + j, mask=j < half)
