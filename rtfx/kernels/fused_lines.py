@@ -1,13 +1,14 @@
-"""One GPU kernel per block for a reverb's pre-delay and for the echo delay (Triton), instead of
-ten and fifteen torch ops.
+"""One GPU kernel per block for a reverb's pre-delay, the echo delay and a latency effect's
+delayed dry mix (Triton), instead of ten, fifteen and three torch ops.
 
 In a CUDA graph ``PreDelay`` writes the block into its ring and reads it back at two delays
 (the new one and, while a crossfade runs, the old one) with ring indices computed on the device:
 three small kernels per access, plus the crossfade. Here one program per channel stores the
 block at ``(origin + t) % length``, waits for every store of its row (a barrier: a delay shorter
 than the block reads samples of this block), then reads both delays and crossfades them. The
-echo (``echo``) runs the whole loop of ``Delay`` in one program. ``tests/test_fused_lines.py``
-checks both against the torch paths.
+echo (``echo``) runs the whole loop of ``Delay`` in one program; ``delayed_mix`` blends the wet
+block with the dry one read through a ``FixedDelay``'s history. ``tests/test_fused_lines.py``
+checks them against the torch paths.
 """
 from __future__ import annotations
 
