@@ -9,6 +9,7 @@ import scipy.signal
 import torch
 
 from rtfx import EFFECTS, ProcessSpec
+from rtfx.kernels.fused_drive import FusedShaper
 from rtfx.kernels.oversample import Oversampler, halfband_taps, latency_frames
 
 from conftest import DEVICES, allocations, rel_err, stream
@@ -246,3 +247,27 @@ def test_process_allocates_nothing_after_warm_up(name, args):
     for x in blocks:
         effect.process(x)
     assert allocations(effect, blocks) == []
+
+
+@pytest.mark.parametrize("factor", [2, 4, 8])
+def test_fused_shaper_tables_are_the_oversampler_filter(factor):
+    """The host side of the fused drive (``kernels/fused_drive.py``; its kernels run on CUDA or
+    under Triton's interpreter): taps by phase, reversed taps, rings that hold a block and its
+    history, and ring positions that follow the stream."""
+    h = halfband_taps(factor)
+    K = latency_frames(factor)
+    shaper = FusedShaper(factor, "fuzz", 2, 64, "cpu")
+    phases = shaper.phases.double().numpy()
+    for p in range(factor):
+        for j in range(K + 1):
+            expected = factor * h[p + factor * j] if p + factor * j < len(h) else 0.0
+            assert phases[p, j] == pytest.approx(expected, rel=1e-6, abs=1e-12)
+    assert not phases[:, K + 1 :].any()
+    np.testing.assert_allclose(shaper.reversed_taps.double().numpy(), h[::-1], rtol=1e-6, atol=1e-12)
+    inputs, shaped = shaper.inputs.shape[1], shaper.shaped.shape[1]
+    assert inputs >= K + 64 and shaped == inputs * factor and inputs & (inputs - 1) == 0
+    starts = []
+    for frames in (64, 64, 7, 64):
+        shaper.before_block(frames)
+        starts.append(shaper._positions.values.tolist())
+    assert starts == [[0, 0], [64, 64 * factor], [128, 128 * factor], [135, 135 * factor]]
