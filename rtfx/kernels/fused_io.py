@@ -1,0 +1,68 @@
+"""A graph's way in and out through pinned host memory, with no copy-engine transfers (Triton).
+
+A graph runner's block used to start with a host-to-device copy of its control bank and a
+kernel sanitising the input, and to end with three guard kernels and a device-to-host copy.
+Here both ends are one kernel each, and the kernels read and write the pinned host buffers
+directly (pinned memory is mapped into the GPU's address space):
+
+- ``arrive``: copies the bank to the device and writes the input block, NaN/Inf -> 0, planar.
+- ``depart``: writes the output block clipped, plus one row of per-channel sums of the
+  unclipped output (the finite check), into the pinned output.
+
+``tests/test_fused_io.py`` checks them against the torch ops they replace.
+"""
+from __future__ import annotations
+
+import torch
+
+from .fused import tl, triton
+
+WORDS = 1024  # 8-byte words of the bank per program
+FRAMES = 256  # frames per step of a channel's loop
+
+
+def arrive(host: torch.Tensor, device: torch.Tensor, block: torch.Tensor, planar: torch.Tensor) -> None:
+    """Copy the bank ``host`` (pinned, uint8) into ``device`` and the input ``block``
+    ``(frames, C)`` (a pinned view of the bank) into ``planar`` ``(C, frames)``, NaN/Inf -> 0."""
+    words = host.numel() // 8
+    frames, channels = block.shape
+    copiers = triton.cdiv(words, WORDS)
+    _arrive_kernel[(copiers + channels,)](host.view(torch.int64), device.view(torch.int64), words, copiers,
+                                          block, block.stride(0), planar, planar.stride(0), frames,
+                                          WORDS=WORDS, FRAMES=FRAMES)
+
+
+def depart(y: torch.Tensor, ceiling: float, out: torch.Tensor) -> None:
+    """Write ``y`` ``(C, frames)`` clipped to ``+-ceiling`` into ``out[:frames]`` ``(frames + 1, C)``
+    (pinned) and each channel's sum of ``y`` into ``out[frames]``."""
+    channels, frames = y.shape
+    _depart_kernel[(channels,)](y, *y.stride(), ceiling, out, out.stride(0), frames, FRAMES=FRAMES)
+
+
+if triton is not None:
+    @triton.jit
+    def _arrive_kernel(host, device, words, copiers, block, block_stride, planar, planar_stride, frames,
+                       WORDS: tl.constexpr, FRAMES: tl.constexpr):
+        program = tl.program_id(0)
+        if program < copiers:
+            at = program * WORDS + tl.arange(0, WORDS)
+            tl.store(device + at, tl.load(host + at, mask=at < words), mask=at < words)
+        else:
+            channel = program - copiers
+            for first in range(0, frames, FRAMES):
+                at = first + tl.arange(0, FRAMES)
+                value = tl.load(block + at * block_stride + channel, mask=at < frames, other=0.0)
+                finite = tl.abs(value) < float("inf")  # false for NaN and +-Inf
+                tl.store(planar + channel * planar_stride + at, tl.where(finite, value, 0.0), mask=at < frames)
+
+    @triton.jit
+    def _depart_kernel(y, y_stride, y_step, ceiling, out, out_stride, frames, FRAMES: tl.constexpr):
+        channel = tl.program_id(0)
+        total = tl.zeros((FRAMES,), tl.float32)
+        for first in range(0, frames, FRAMES):
+            at = first + tl.arange(0, FRAMES)
+            value = tl.load(y + channel * y_stride + at * y_step, mask=at < frames, other=0.0)
+            total += value
+            clipped = tl.minimum(tl.maximum(value, -ceiling), ceiling)
+            tl.store(out + at * out_stride + channel, clipped, mask=at < frames)
+        tl.store(out + frames * out_stride + channel, tl.sum(total, axis=0))
