@@ -210,7 +210,18 @@ class Effect:
 
     def run_block(self, x: torch.Tensor) -> torch.Tensor:
         """The kernels of one block ``(channels, frames)`` set up by ``before_block``."""
+        if self.blend_ramp(x.shape[-1]) is not None:  # the fused kernel blends dry and wet
+            return self._process(x)
         return self._mix(x, self._process(x))
+
+    def blend_ramp(self, frames: int) -> torch.Tensor | None:
+        """The wet amount of each of the next ``frames`` (a ``(frames,)`` device view) when
+        ``_process`` blends the dry input in itself, else None (``_mix`` blends). Only in
+        capture mode (where ``_mix`` would always launch its kernel), for an effect without
+        latency whose fused kernel can (``_blends``)."""
+        if self.spec.capture and not self.latency and self._blends(frames):
+            return self._wet_ramp.tensor[:frames]
+        return None
 
     @property
     def tail_seconds(self) -> float:
@@ -305,6 +316,10 @@ class Effect:
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def _blends(self, frames: int) -> bool:
+        """Whether ``_process`` can blend a block of ``frames`` with ``blend_ramp`` itself."""
+        return False
 
     # -- composition and presets ---------------------------------------------------------
     def __or__(self, other: "Effect") -> "Effect":

@@ -41,13 +41,14 @@ def test_fused_equals_torch(device, name, capture):
     spec = replace(ProcessSpec(48000, 64, 2, device), capture=capture)
     fused, plain = (EFFECTS[name]().prepare(spec) for _ in range(2))
     fused._fused, plain._fused = True, False
-    x = torch.from_numpy(signal(64 * 24)).to(device)
-    moves = {block: (param, value) for block, param, value in MOVES[name]}
+    x = torch.from_numpy(signal(64 * 28)).to(device)
+    moves = {block: (param, value) for block, param, value in MOVES[name] + [(21, "mix", 0.3)]}
     deepest = 0.0
-    for block in range(24):
+    for block in range(28):
         for effect in (fused, plain):
             if block in moves:
                 effect.set(*moves[block])
+            effect.bypass = block in (24, 25)  # the dry/wet blend moving (in the kernel in capture mode)
         piece = x[:, block * 64 : (block + 1) * 64]
         y, ref = (e.process(piece).cpu().double().numpy() for e in (fused, plain))
         assert np.abs(y - ref).max() <= 1e-5 * max(np.abs(ref).max(), 1e-3), f"block {block}"

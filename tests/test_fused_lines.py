@@ -35,7 +35,7 @@ def test_fused_predelay_equals_torch(device):
 
 #: (block index, parameter, value): time (crossfades), feedback and the high cut move.
 ECHO_MOVES = [(2, "feedback", 0.9), (4, "time_ms", 12.0), (7, "high_cut_hz", 900.0), (9, "time_ms", 25.0),
-              (12, "feedback", 0.2), (14, "bpm", 300.0)]
+              (12, "feedback", 0.2), (14, "bpm", 300.0), (15, "mix", 0.4)]
 
 
 @pytest.mark.parametrize("device", TRITON_DEVICES)
@@ -43,7 +43,8 @@ ECHO_MOVES = [(2, "feedback", 0.9), (4, "time_ms", 12.0), (7, "high_cut_hz", 900
 @pytest.mark.parametrize("blocksize", [64, 600])
 def test_fused_echo_equals_torch(device, ping_pong, blocksize):
     """Short delays (10-25 ms) feed back within a few blocks; 600 frames run in pieces of at
-    most the shortest delay, each reading what the one before wrote."""
+    most the shortest delay, each reading what the one before wrote. The mix then moves and the
+    bypass toggles (blended in the kernel)."""
     spec = replace(ProcessSpec(48000, blocksize, 3, device), capture=True)  # 3 rows: ping-pong L -> R -> 3rd
     fast, plain = (Delay(ping_pong=ping_pong, time_ms=10.0, mix=1.0).prepare(spec) for _ in range(2))
     fast._fused, plain._fused = True, False
@@ -54,6 +55,7 @@ def test_fused_echo_equals_torch(device, ping_pong, blocksize):
             for at, param, value in ECHO_MOVES:
                 if at == block:
                     effect.set(param, value)
+            effect.bypass = block == 16
             out.append(effect.process(x[:, block * blocksize : (block + 1) * blocksize]).cpu().double().numpy())
     y, ref = (np.concatenate(outputs[e], -1) for e in (fast, plain))
     assert np.abs(ref).max() > 1.0  # the feedback did build up

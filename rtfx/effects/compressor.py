@@ -137,8 +137,15 @@ class Compressor(Effect):
             return self._hpf.process(x) if self._hpf_hz > HPF_OFF_HZ else x
         return torch.where(self._hpf_on.tensor, self._hpf.process(x), x, out=self._detector[:, : x.shape[-1]])
 
+    def _blends(self, frames: int) -> bool:
+        return self._fused
+
     def _process(self, x: torch.Tensor) -> torch.Tensor:
-        if self._fused:
-            return fused_dynamics.compressor(self, x, self._sidechain(x), self._gain.out[:, : x.shape[-1]])
-        reduction = self._curve.reduction(self._level.process(self._sidechain(x)), *self._buffers(x.shape[-1]))
+        frames = x.shape[-1]
+        if self._fused:  # in capture mode the kernel picks the detector's input itself
+            capture = self.spec.capture
+            side = self._hpf.process(x) if capture else self._sidechain(x)
+            return fused_dynamics.compressor(self, x, side, self._hpf_on.tensor if capture else None,
+                                             self._gain.out[:, :frames], self.blend_ramp(frames))
+        reduction = self._curve.reduction(self._level.process(self._sidechain(x)), *self._buffers(frames))
         return self._gain.process(x, self._smoother.process(reduction))

@@ -83,11 +83,14 @@ class DeEsser(Effect):
         """Reduction of the band in dB at the end of the last block, ``(1,)`` float64."""
         return self._smoother.state
 
+    def _blends(self, frames: int) -> bool:
+        return self._fused
+
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         high, reduction = self._buffers(x.shape[-1])
         low = self._band.process(x)
         if self._fused:  # level, curve, smoothing and the band's gain in one kernel
-            return fused_dynamics.deesser(self, x, low, self._gain.out[:, : x.shape[-1]])
+            return fused_dynamics.deesser(self, x, low, self._gain.out[:, : x.shape[-1]], self.blend_ramp(x.shape[-1]))
         torch.sub(x, low, out=high)
         torch.sub(self._level.process(high), self._threshold.tensor, out=reduction)
         reduction.clamp_(self._zero, self._range.tensor)

@@ -173,10 +173,13 @@ class Delay(Effect):
             self._fade.commit()
             self._faded = min(self._faded + frames, self._fade_frames)
 
+    def _blends(self, frames: int) -> bool:
+        return self._fused
+
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         frames = x.shape[-1]
         if self._fused:
-            return fused_lines.echo(self, x, self._echoes[:, :frames])
+            return fused_lines.echo(self, x, self._echoes[:, :frames], self.blend_ramp(frames))
         if self.spec.capture:
             return self._process_pieces(x)
         reach = math.floor(min(self._head, self._next_head)) - self._line.min_delay

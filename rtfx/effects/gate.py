@@ -94,9 +94,12 @@ class Gate(Effect):
         """Attenuation in dB (>= 0) at the end of the last block, ``(1,)`` float64 (for meters)."""
         return self._smoother.state
 
+    def _blends(self, frames: int) -> bool:
+        return self._fused
+
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         if self._fused:
-            return fused_dynamics.gate(self, x, self._gain.out[:, : x.shape[-1]])
+            return fused_dynamics.gate(self, x, self._gain.out[:, : x.shape[-1]], self.blend_ramp(x.shape[-1]))
         index, elapsed, above, below, coef, drive = self._buffers(x.shape[-1])
         level = self._follower.process(self._level.peak(x))
         torch.gt(level, self._open_level.tensor, out=above)

@@ -37,41 +37,49 @@ def _launch_shape(x: torch.Tensor) -> dict:
                 num_warps=WARPS)
 
 
-def gate(effect, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """The block of a ``Gate`` (``x`` ``(channels, frames)`` float32) into ``out``; returns ``out``."""
+def gate(effect, x: torch.Tensor, out: torch.Tensor, blend: torch.Tensor | None) -> torch.Tensor:
+    """The block of a ``Gate`` (``x`` ``(channels, frames)`` float32) into ``out``; returns ``out``.
+    ``blend``: the ``(frames,)`` wet amounts to blend ``x`` in with, or None (wet only)."""
     _gate_kernel[(1,)](
         x, out, *x.stride(), out.stride(0), effect._sequence,
         effect._follower._carried, effect._follower._table[1:],
         effect._last_above.state, effect._last_below.state, effect._last_open.state, effect._smoother.state,
         effect._open_level.tensor, effect._close_level.tensor, effect._hold_frames.tensor,
-        effect._coefs.tensor, effect._drives.tensor, **_launch_shape(x))
+        effect._coefs.tensor, effect._drives.tensor, _given(blend, x), BLEND=blend is not None, **_launch_shape(x))
     return out
 
 
-def compressor(effect, x: torch.Tensor, side: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """The block of a ``Compressor``: levels from ``side`` (the detector's input), gain applied
-    to ``x`` (both ``(channels, frames)`` float32), into ``out``; returns ``out``."""
+def compressor(effect, x: torch.Tensor, side: torch.Tensor, side_on: torch.Tensor | None, out: torch.Tensor,
+               blend: torch.Tensor | None) -> torch.Tensor:
+    """The block of a ``Compressor``: levels from ``side`` (the high-passed detector input;
+    ``x`` itself where the ``(1,)`` bool ``side_on`` is false), gain applied to ``x`` (both
+    ``(channels, frames)`` float32), into ``out``; returns ``out``. ``blend`` as for ``gate``."""
     curve = effect._curve
     limits = (curve._knee_start.tensor, curve._width.tensor, curve._slope.tensor, curve._knee_slope.tensor)
-    return _level_gain(effect, x, side, x, out, limits, effect._gain._makeup.tensor, soft_knee=True, split=False)
+    return _level_gain(effect, x, side, side_on, x, out, limits, effect._gain._makeup.tensor, blend, soft_knee=True)
 
 
-def deesser(effect, x: torch.Tensor, low: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+def deesser(effect, x: torch.Tensor, low: torch.Tensor, out: torch.Tensor, blend: torch.Tensor | None) -> torch.Tensor:
     """The block of a ``DeEsser``: ``x`` and its low band ``low`` (``(channels, frames)``
-    float32) to ``low + gain * (x - low)`` in ``out``; returns ``out``."""
+    float32) to ``low + gain * (x - low)`` in ``out``; returns ``out``. ``blend`` as for ``gate``."""
     limits = (effect._threshold.tensor, effect._range.tensor) * 2
-    return _level_gain(effect, x, x, low, out, limits, None, soft_knee=False, split=True)
+    return _level_gain(effect, x, x, None, low, out, limits, None, blend, soft_knee=False, split=True)
 
 
-def _level_gain(effect, x, side, low, out, curve, makeup, soft_knee: bool, split: bool) -> torch.Tensor:
+def _given(tensor: torch.Tensor | None, stand_in: torch.Tensor) -> torch.Tensor:
+    """``tensor``, or a pointer the kernel will not read where there is none."""
+    return stand_in if tensor is None else tensor
+
+
+def _level_gain(effect, x, side, side_on, low, out, curve, makeup, blend, soft_knee: bool, split: bool = False):
     """Launch ``_level_gain_kernel`` for an effect whose ``_smoother`` is an ``AttackRelease``;
-    ``makeup``: a per-frame gain control, or None."""
+    ``side_on``, ``makeup`` (a per-frame gain control) and ``blend``: tensors, or None."""
     peak, smooth = effect._smoother._peak, effect._smoother._smooth
     _level_gain_kernel[(1,)](
-        x, *x.stride(), side, *side.stride(), low, *low.stride(), out, out.stride(0), effect._sequence,
-        peak._carried, peak._table[1:], smooth.state, smooth._carry, smooth._fall, *curve,
-        x if makeup is None else makeup,  # (not read without one)
-        SOFT_KNEE=soft_knee, SPLIT=split, MAKEUP=makeup is not None, **_launch_shape(x))
+        x, *x.stride(), side, *side.stride(), x if side_on is None else side_on.view(torch.uint8),
+        low, *low.stride(), out, out.stride(0), effect._sequence, peak._carried, peak._table[1:], smooth.state, smooth._carry, smooth._fall, *curve,
+        _given(makeup, x), _given(blend, x), SOFT_KNEE=soft_knee, SPLIT=split, SIDE_SWITCH=side_on is not None,
+        MAKEUP=makeup is not None, BLEND=blend is not None, **_launch_shape(x))
     return out
 
 
@@ -80,9 +88,37 @@ if triton is not None:
     LOG10 = tl.constexpr(math.log(10))
 
     @triton.jit
+    def _gains_applied(x, x_stride, x_step, low, low_stride, low_step, out, out_stride, sequence, makeup, blend,
+                       frames, channels, SPLIT: tl.constexpr, MAKEUP: tl.constexpr, BLEND: tl.constexpr,
+                       BLOCK_C: tl.constexpr, TILE: tl.constexpr):
+        """The last pass: ``x`` times ``exp(-reduction)`` (dB reductions in ``sequence``), in tiles.
+
+        ``SPLIT``: the gain applies to ``x - low`` and ``low`` is added back. ``MAKEUP``: a
+        per-frame gain (natural-log units) added. ``BLEND``: ``x + blend * (result - x)``.
+        """
+        rows, cols = tl.arange(0, BLOCK_C), tl.arange(0, TILE)
+        for start in range(0, frames, TILE):
+            at = start + cols
+            inside = (rows[:, None] < channels) & (at[None, :] < frames)
+            dry = tl.load(x + rows[:, None] * x_stride + at[None, :] * x_step, mask=inside, other=0.0)
+            tile = dry
+            if SPLIT:
+                base = tl.load(low + rows[:, None] * low_stride + at[None, :] * low_step, mask=inside, other=0.0)
+                tile -= base
+            exponent = tl.load(sequence + at, mask=at < frames, other=0.0) * -PER_DB
+            if MAKEUP:
+                exponent += tl.load(makeup + at, mask=at < frames, other=0.0)
+            result = tile * tl.exp(exponent).to(tl.float32)[None, :]
+            if SPLIT:
+                result += base
+            if BLEND:
+                result = dry + tl.load(blend + at, mask=at < frames, other=0.0)[None, :] * (result - dry)
+            tl.store(out + rows[:, None] * out_stride + at[None, :], result, mask=inside)
+
+    @triton.jit
     def _gate_kernel(x, out, x_stride, x_step, out_stride, sequence, follower, log_decay, last_above, last_below,
-                     last_open, reduction, open_level, close_level, hold, coefs, drives,
-                     frames, channels, BLOCK_C: tl.constexpr, TILE: tl.constexpr):
+                     last_open, reduction, open_level, close_level, hold, coefs, drives, blend,
+                     frames, channels, BLEND: tl.constexpr, BLOCK_C: tl.constexpr, TILE: tl.constexpr):
         rows, cols = tl.arange(0, BLOCK_C), tl.arange(0, TILE)
         for start in range(0, frames, TILE):  # the level of each frame: its loudest channel
             at = start + cols
@@ -108,12 +144,8 @@ if triton is not None:
             gain_db = tl.where(held_open, attack, release) * gain_db + tl.where(held_open, drive_open, drive_closed)
             tl.store(sequence + n, gain_db)
         tl.debug_barrier()
-        for start in range(0, frames, TILE):  # the gains applied
-            at = start + cols
-            inside = (rows[:, None] < channels) & (at[None, :] < frames)
-            tile = tl.load(x + rows[:, None] * x_stride + at[None, :] * x_step, mask=inside, other=0.0)
-            linear = tl.exp(tl.load(sequence + at, mask=at < frames, other=0.0) * -PER_DB).to(tl.float32)
-            tl.store(out + rows[:, None] * out_stride + at[None, :], tile * linear[None, :], mask=inside)
+        _gains_applied(x, x_stride, x_step, x, x_stride, x_step, out, out_stride, sequence, x, blend, frames, channels,
+                       SPLIT=False, MAKEUP=False, BLEND=BLEND, BLOCK_C=BLOCK_C, TILE=TILE)
         tl.store(follower, tl.log(carried))
         tl.store(last_above, above_at - frames)
         tl.store(last_below, below_at - frames)
@@ -121,16 +153,18 @@ if triton is not None:
         tl.store(reduction, gain_db)
 
     @triton.jit
-    def _level_gain_kernel(x, x_stride, x_step, side, side_stride, side_step, low, low_stride, low_step, out,
-                           out_stride, sequence, peak_carried, log_decay, smooth_state, smooth_carry, smooth_fall,
-                           curve_a, curve_b, curve_c, curve_d, makeup, frames, channels, SOFT_KNEE: tl.constexpr,
-                           SPLIT: tl.constexpr, MAKEUP: tl.constexpr, BLOCK_C: tl.constexpr, TILE: tl.constexpr):
+    def _level_gain_kernel(x, x_stride, x_step, side, side_stride, side_step, side_on, low, low_stride, low_step,
+                           out, out_stride, sequence, peak_carried, log_decay, smooth_state, smooth_carry,
+                           smooth_fall, curve_a, curve_b, curve_c, curve_d, makeup, blend, frames, channels,
+                           SOFT_KNEE: tl.constexpr, SPLIT: tl.constexpr, SIDE_SWITCH: tl.constexpr,
+                           MAKEUP: tl.constexpr, BLEND: tl.constexpr, BLOCK_C: tl.constexpr, TILE: tl.constexpr):
         """Level in dB -> static curve -> release peak -> attack smoothing -> gain, per sample.
 
         Curves: ``SOFT_KNEE`` (the compressor's: knee start, width, slope, knee slope) or a
         clamp of ``level - a`` to ``[0, b]`` (the de-esser's threshold and range). ``SPLIT``:
         the gain applies to ``x - low`` (also the detector's input) and ``low`` is added back.
-        ``MAKEUP``: a per-frame gain (natural-log units) added to the reduction.
+        ``SIDE_SWITCH``: the detector reads ``side`` only while ``side_on`` holds, else ``x``.
+        ``MAKEUP``, ``BLEND``: see ``_gains_applied``.
         """
         rows, cols = tl.arange(0, BLOCK_C), tl.arange(0, TILE)
         a, b, c, d = tl.load(curve_a), tl.load(curve_b), tl.load(curve_c), tl.load(curve_d)
@@ -142,6 +176,9 @@ if triton is not None:
                 detected -= tl.load(low + rows[:, None] * low_stride + at[None, :] * low_step, mask=inside, other=0.0)
             else:
                 detected = tl.load(side + rows[:, None] * side_stride + at[None, :] * side_step, mask=inside, other=0.0)
+                if SIDE_SWITCH:
+                    dry = tl.load(x + rows[:, None] * x_stride + at[None, :] * x_step, mask=inside, other=0.0)
+                    detected = tl.where(tl.load(side_on) != 0, detected, dry)
             peak_level = tl.maximum(tl.max(tl.abs(detected), axis=0), 1e-10)
             level_db = (tl.log(peak_level) * (20.0 / LOG10)).to(tl.float64)
             if SOFT_KNEE:  # d + W/2 = level - a; W = b
@@ -161,19 +198,7 @@ if triton is not None:
             smoothed = keep * smoothed + take * peak
             tl.store(sequence + n, smoothed)
         tl.debug_barrier()
-        for start in range(0, frames, TILE):  # the gains applied
-            at = start + cols
-            inside = (rows[:, None] < channels) & (at[None, :] < frames)
-            tile = tl.load(x + rows[:, None] * x_stride + at[None, :] * x_step, mask=inside, other=0.0)
-            if SPLIT:
-                base = tl.load(low + rows[:, None] * low_stride + at[None, :] * low_step, mask=inside, other=0.0)
-                tile -= base
-            exponent = tl.load(sequence + at, mask=at < frames, other=0.0) * -PER_DB
-            if MAKEUP:
-                exponent += tl.load(makeup + at, mask=at < frames, other=0.0)
-            result = tile * tl.exp(exponent).to(tl.float32)[None, :]
-            if SPLIT:
-                result += base
-            tl.store(out + rows[:, None] * out_stride + at[None, :], result, mask=inside)
+        _gains_applied(x, x_stride, x_step, low, low_stride, low_step, out, out_stride, sequence, makeup, blend,
+                       frames, channels, SPLIT=SPLIT, MAKEUP=MAKEUP, BLEND=BLEND, BLOCK_C=BLOCK_C, TILE=TILE)
         tl.store(peak_carried, tl.log(carried))
         tl.store(smooth_state, smoothed)

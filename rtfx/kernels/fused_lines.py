@@ -52,17 +52,19 @@ if triton is not None:
             tl.store(out + t, old + weight * (new - old), mask=t < frames)
 
 
-def echo(effect, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+def echo(effect, x: torch.Tensor, out: torch.Tensor, blend: torch.Tensor | None) -> torch.Tensor:
     """The wet block of a capture-mode ``Delay`` (``x`` ``(C, n)`` float32) into ``out``; returns
     ``out``. Reads the effect's line, heads, fade, feedback and low-pass by name: the same state
-    tensors as its torch kernels."""
+    tensors as its torch kernels. ``blend``: the ``(n,)`` wet amounts to blend ``x`` in with, or
+    None (wet only)."""
     line, heads, lowpass = effect._line, effect._heads, effect._lowpass
     channels, frames = x.shape
     _echo_kernel[(1,)](
         x, *x.stride(), out, out.stride(0), line.buffer, line.buffer.stride(0), line.size, line._write_index.tensor,
         heads._first.tensor, heads._weights.tensor, effect._fade.tensor, effect._feedback_ramp.tensor,
-        lowpass._powers, lowpass._state, effect._filtered, effect._filtered.stride(0), frames, channels, effect._chunk,
-        PING_PONG=effect.ping_pong, BLOCK_C=triton.next_power_of_2(channels), CHUNK=triton.next_power_of_2(effect._chunk),
+        lowpass._powers, lowpass._state, effect._filtered, effect._filtered.stride(0), x if blend is None else blend,
+        frames, channels, effect._chunk, PING_PONG=effect.ping_pong, BLEND=blend is not None,
+        BLOCK_C=triton.next_power_of_2(channels), CHUNK=triton.next_power_of_2(effect._chunk),
         TAPS=line.taps, num_warps=WARPS)
     return out
 
@@ -70,14 +72,15 @@ def echo(effect, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 if triton is not None:
     @triton.jit
     def _echo_kernel(x, x_stride, x_step, out, out_stride, ring, ring_stride, size, write_index, first, tap_weights,
-                     fade, feedback, powers, state, filtered, filtered_stride, frames, channels, chunk,
-                     PING_PONG: tl.constexpr,
+                     fade, feedback, powers, state, filtered, filtered_stride, blend, frames, channels, chunk,
+                     PING_PONG: tl.constexpr, BLEND: tl.constexpr,
                      BLOCK_C: tl.constexpr, CHUNK: tl.constexpr, TAPS: tl.constexpr):
         """``Delay._process_pieces`` in one program: per piece of ``chunk`` frames, two heads read
         and crossfaded (the output), the one-pole low-pass frame by frame (into ``filtered``
         ``(C, chunk)``), the feedback gain,
         the routing (ping-pong: each row's echo to the next row, the input's mean into row 0)
-        and the write into the ring; a barrier before the next piece reads what it wrote."""
+        and the write into the ring; a barrier before the next piece reads what it wrote.
+        ``BLEND``: then the output becomes ``x + blend * (wet - x)``."""
         rows, cols, taps = tl.arange(0, BLOCK_C), tl.arange(0, CHUNK), tl.arange(0, TAPS)
         live = rows < channels
         pole = tl.load(powers)  # a (the first power of the pole)
@@ -104,6 +107,9 @@ if triton is not None:
             fed = tl.load(filtered + rows[:, None] * filtered_stride + cols[None, :], mask=inside, other=0.0)
             fed *= tl.load(feedback + at, mask=cols < length, other=0.0)[None, :]
             dry = tl.load(x + rows[:, None] * x_stride + at[None, :] * x_step, mask=inside, other=0.0)
+            if BLEND:  # the low-pass has read the wet block: overwrite it
+                amount = tl.load(blend + at, mask=cols < length, other=0.0)[None, :]
+                tl.store(out + rows[:, None] * out_stride + at[None, :], dry + amount * (wet - dry), mask=inside)
             if PING_PONG:
                 source = tl.where(rows == 0, channels - 1, rows - 1)  # the row whose echo each row takes
                 moved = tl.sum(tl.where((rows[None, :] == source[:, None])[:, :, None], fed[None, :, :], 0.0), axis=1)
