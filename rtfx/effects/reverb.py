@@ -231,8 +231,15 @@ class ConvolutionReverb(Convolution):
         fields.pop("normalize", None)  # on by default here
         return fields if self.normalize else {**fields, "normalize": False}
 
+    def _blends(self, frames: int) -> bool:
+        return self._cut.one_kernel(frames)
+
     def _process(self, x: torch.Tensor) -> torch.Tensor:
-        wet = super()._process(self._predelay.run(x))
+        predelayed, blend = self._predelay.run(x), self.blend_ramp(x.shape[-1])
+        if blend is not None:  # the gain, the cuts and the blend: one kernel
+            gains = self._gain.factors(x.shape[-1])
+            return self._cut.process_one(self._kernel.process(predelayed), gain_in=gains, blend=(x, blend))
+        wet = super()._process(predelayed)
         if self._cut_steps is not None:
             return self._cut.process_ramp(wet, self._cut_steps, self.ramp_values_step)
         return self._cut.process(wet)

@@ -64,7 +64,13 @@ class SosEffect(Effect):
             self._applied = self.sections
         self._kernel.before_block(frames)
 
+    def _blends(self, frames: int) -> bool:
+        return self._kernel.one_kernel(frames)
+
     def _process(self, x: torch.Tensor) -> torch.Tensor:
+        blend = self.blend_ramp(x.shape[-1])
+        if blend is not None:  # filter and blend: one kernel
+            return self._kernel.process_one(x, blend=(x, blend))
         return self._kernel.process(x)
 
     def ramp_sections(self, frames: int) -> np.ndarray:

@@ -77,7 +77,8 @@ def _level_gain(effect, x, side, side_on, low, out, curve, makeup, blend, soft_k
     peak, smooth = effect._smoother._peak, effect._smoother._smooth
     _level_gain_kernel[(1,)](
         x, *x.stride(), side, *side.stride(), x if side_on is None else side_on.view(torch.uint8),
-        low, *low.stride(), out, out.stride(0), effect._sequence, peak._carried, peak._table[1:], smooth.state, smooth._carry, smooth._fall, *curve,
+        low, *low.stride(), out, out.stride(0), effect._sequence, peak._carried, peak._table[1:], smooth.state,
+        smooth._carry, smooth._fall, *curve,
         _given(makeup, x), _given(blend, x), SOFT_KNEE=soft_knee, SPLIT=split, SIDE_SWITCH=side_on is not None,
         MAKEUP=makeup is not None, BLEND=blend is not None, **_launch_shape(x))
     return out

@@ -229,8 +229,7 @@ class SosFilter:
         frames = x.shape[-1]
         if frames == 0:
             return x.clone()
-        if self._ramped and not self._composed:  # back to the balanced basis (exact)
-            self.set_sos(self.sos)
+        self._settle()
         whole = frames // self.chunk * self.chunk
         if whole == frames and frames == self.chunk:
             return self._piece(x, self.chunk)
@@ -244,6 +243,21 @@ class SosFilter:
                 pieces.append(self._piece(x[:, start : start + k], k))
                 start += k
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
+
+    def one_kernel(self, frames: int) -> bool:
+        """Whether a block of ``frames`` is one fused kernel, so that ``process_one`` serves it."""
+        return self.fused and frames == self.chunk
+
+    def process_one(self, x: torch.Tensor, gain_in=None, gain_out=None, blend=None) -> torch.Tensor:
+        """``process`` for a block of one fused kernel (``one_kernel``), with the gains and the
+        blend of ``fused_sos.piece`` folded in."""
+        self._settle()
+        return self._piece(x, self.chunk, gain_in, gain_out, blend)
+
+    def _settle(self) -> None:
+        """After a ramp, back to the balanced basis (exact), unless the block's matrix is composed."""
+        if self._ramped and not self._composed:
+            self.set_sos(self.sos)
 
     def can_ramp_block(self, frames: int, step: int) -> bool:
         """Whether ``ramp_block`` serves a block of ``frames`` (one piece, whole steps)."""
@@ -312,12 +326,12 @@ class SosFilter:
         self._ramped = True
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
 
-    def _piece(self, x: torch.Tensor, k: int) -> torch.Tensor:
-        """One matmul: ``[s', y] = [s, x] @ M_k`` (the state stays in the same buffer)."""
+    def _piece(self, x: torch.Tensor, k: int, *around) -> torch.Tensor:
+        """One matmul: ``[s', y] = [s, x] @ M_k`` (state in place; fused: ``around`` as ``process_one``)."""
         states = 2 * self.sections
         inp, out = self._buffers[k]
         if self.fused:  # one kernel on CUDA with Triton
-            return fused_sos.piece(x, self._state, self._refresh(k), out[:, states:])
+            return fused_sos.piece(x, self._state, self._refresh(k), out[:, states:], *around)
         if k != self.chunk:  # the chunk's input buffer holds the state itself
             inp[:, :states].copy_(self._state)
         inp[:, states:].copy_(x)
