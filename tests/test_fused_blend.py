@@ -20,6 +20,7 @@ pytest.importorskip("triton")
 CASES = {
     "parametric_eq": ({}, [(3, "b1_gain_db", 9.0), (5, "b4_freq_hz", 3000.0)]),
     "distortion": ({"oversample": 2}, [(3, "level_db", -6.0), (5, "drive_db", 20.0)]),
+    "convolution": ({"taps": np.random.default_rng(5).standard_normal(900).tolist()}, [(3, "gain_db", -5.0)]),
     "convolution_reverb": ({"taps": np.random.default_rng(4).standard_normal(3000).tolist()},
                            [(3, "gain_db", -4.0), (5, "low_cut_hz", 200.0)]),
 }

@@ -9,6 +9,7 @@ import torch
 from ..audiofile import load_impulse_response
 from ..effect import Effect
 from ..kernels.convolution import make_convolver
+from ..kernels.fused_fir import FusedFIR
 from ..params import Param
 from ..spec import ProcessSpec
 from .gain import GainRamp, db_to_linear
@@ -81,7 +82,13 @@ class Convolution(Effect):
         self._gain.move_to(db_to_linear(self.value("gain_db")), frames)
         self._kernel.before_block(frames)
 
+    def _blends(self, frames: int) -> bool:
+        return isinstance(self._kernel, FusedFIR)
+
     def _process(self, x: torch.Tensor) -> torch.Tensor:
+        blend = self.blend_ramp(x.shape[-1])
+        if blend is not None:  # FIR, gain and blend: one kernel
+            return self._kernel.process(x, self._gain.factors(x.shape[-1]), (x, blend))
         return self._gain.apply(self._kernel.process(x), self._gained)
 
     def _preset_fields(self) -> dict:

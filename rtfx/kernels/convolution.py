@@ -35,6 +35,7 @@ import torch
 from ..controls import Control
 from . import fused, fused_convolver
 from . import nonuniform as nu
+from .fused_fir import FusedFIR
 from .fir import DirectCore, DirectFIR, InputHistory, ShiftedHistory, as_taps, check_block, check_max_block
 from .upols import RingSegment, Segment
 
@@ -319,6 +320,8 @@ def default_partition(max_block: int, device) -> int:
 def make_convolver(taps, channels: int, max_block: int, device="cpu", capture: bool = False):
     """Pick the fastest exact kernel for these taps on this device.
 
+    - with ``capture`` on CUDA with Triton, ``FusedFIR`` for taps up to ``FUSED_MAX_TAPS``
+      (one kernel per block, the effect's gain and blend folded in);
     - ``DirectFIR`` for short taps (up to ``DIRECT_MAX_TAPS``: one GEMM per block);
     - with ``capture`` (every block of ``max_block`` frames must run the same kernels, for a
       CUDA graph) otherwise ``CaptureConvolver``, on any device;
@@ -342,6 +345,8 @@ def make_convolver(taps, channels: int, max_block: int, device="cpu", capture: b
     device = torch.device(device)
     rows, T = h.shape
     gpu = device.type != "cpu"
+    if capture and fused.available(device) and T <= FUSED_MAX_TAPS:
+        return FusedFIR(h, channels, max_block, device)
     direct = T <= DIRECT_MAX_TAPS[device.type == "cuda"]
     if direct and DirectCore.subblock(rows, T, max_block, device) >= min(max_block, 16):
         return DirectFIR(h, channels, max_block, device, capture)
@@ -361,3 +366,4 @@ def make_convolver(taps, channels: int, max_block: int, device="cpu", capture: b
 
 
 DIRECT_MAX_TAPS = (2048, 8192)  # (CPU, CUDA)
+FUSED_MAX_TAPS = 4096
