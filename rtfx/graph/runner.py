@@ -3,8 +3,9 @@
 Per block: the host side of every effect (``before_block``: parameter ramps, coefficient
 designs, ring positions) writes its controls into one pinned buffer together with the input
 block; then one graph replay copies all of it to the device, runs every kernel of the chain
-and the output guard, and copies the output back to pinned memory (the copies are nodes of
-the graph). Changing a parameter never re-captures.
+and the output guard, and copies the output back to pinned memory. With Triton the first and
+the last kernel read and write the pinned buffers themselves (``kernels/fused_io.py``); without
+it the copies are copy nodes of the graph. Changing a parameter never re-captures.
 A chain whose structure changes is a new ``GraphRunner`` (built off the audio thread).
 """
 from __future__ import annotations
