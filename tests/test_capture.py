@@ -123,6 +123,37 @@ class ReadsBack(Effect):
         return x * float(x.abs().max() > 1.0)
 
 
+def test_an_effect_whose_kernel_blends_skips_the_mix():
+    """In capture mode an effect whose ``_process`` can blend (``_blends``) gets the wet amounts
+    from ``blend_ramp`` and ``_mix`` does not run; the output equals the plain effect's while the
+    mix and the bypass move. Outside capture mode ``_mix`` blends as before."""
+    gain = EFFECTS["gain"]
+
+    class Blending(gain):
+        type_name = ""  # not registered
+
+        def _blends(self, frames: int) -> bool:
+            return True
+
+        def _process(self, x: torch.Tensor) -> torch.Tensor:
+            wet, amounts = super()._process(x), self.blend_ramp(x.shape[-1])
+            return wet if amounts is None else x + amounts * (wet - x)
+
+    spec = ProcessSpec(48000, 64, 2, "cpu")
+    captured = ProcessSpec(48000, 64, 2, "cpu", capture=True)
+    blending, plain = Blending(gain_db=6.0).prepare(captured), gain(gain_db=6.0).prepare(captured)
+    assert Blending().prepare(spec).blend_ramp(64) is None and plain.blend_ramp(64) is None
+    blending._mix = lambda dry, wet: pytest.fail("the kernel blends: _mix must not run")
+    x = torch.from_numpy(np.random.default_rng(6).standard_normal((2, 64 * 8)).astype(np.float32))
+    for block in range(8):
+        for effect in (blending, plain):
+            if block == 2:
+                effect.set("mix", 0.3)
+            effect.bypass = block in (4, 5)
+        piece = x[:, block * 64 : (block + 1) * 64]
+        assert torch.allclose(blending.process(piece), plain.process(piece), atol=1e-6), block
+
+
 def test_capture_problems_name_every_effect_that_cannot_be_captured():
     chain = Chain(EFFECTS["gain"](), HostLoop(), EFFECTS["biquad"](**EFFECTS["biquad"].example_args))
     assert capture_problems(chain) == [f"HostLoop: {HostLoop.capture_problem}"]
