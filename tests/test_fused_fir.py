@@ -16,14 +16,15 @@ pytest.importorskip("triton")
 
 
 @pytest.mark.parametrize("device", TRITON_DEVICES)
-@pytest.mark.parametrize("rows, num_taps", [(1, 1), (1, 700), (3, 300)])
-def test_fused_fir_equals_direct(device, rows, num_taps):
+@pytest.mark.parametrize("rows, num_taps, max_block", [(1, 1, 64), (1, 700, 64), (3, 300, 64), (1, 200, 300)])
+def test_fused_fir_equals_direct(device, rows, num_taps, max_block):
+    """Blocks of one tile of output frames and less; with 300-frame blocks, several tiles."""
     rng = np.random.default_rng(num_taps)
     taps = rng.standard_normal((rows, num_taps))
-    fused, direct = FusedFIR(taps, 3, 64, device), DirectFIR(taps, 3, 64, device, capture=True)
+    fused, direct = FusedFIR(taps, 3, max_block, device), DirectFIR(taps, 3, max_block, device, capture=True)
     x = torch.from_numpy(rng.standard_normal((3, 3000)).astype(np.float32)).to(device)
     outputs, start = [[], []], 0
-    for frames in partition(3000, [64, 64, 5, 64, 33, 1]):
+    for frames in partition(3000, [max_block, max_block, 5, 64, 33, 1]):
         for kernel, out in zip((fused, direct), outputs):
             kernel.before_block(frames)
             out.append(kernel.process(x[:, start : start + frames]).cpu().double().numpy())
