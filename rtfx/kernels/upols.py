@@ -257,7 +257,9 @@ class RingSegment:
         groups = C // rows
         self.Q, self.K = Q, K
         cplx = dict(dtype=torch.complex64, device=device)
-        spec = partition_spectra(h, start, Q, K).transpose(2, 1, 0)  # (F, rows, K)
+        # (F, rows, K), with the inverse transform's 1 / 2Q: the irfft then runs unscaled (on a
+        # GPU one kernel fewer per block)
+        spec = partition_spectra(h, start, Q, K).transpose(2, 1, 0) / (2 * Q)
         self.H = torch.tensor(np.ascontiguousarray(spec), **cplx)
         self.H_ring = torch.empty_like(self.H)
         self.X = torch.zeros(F, rows, groups, K, **cplx)
@@ -293,5 +295,5 @@ class RingSegment:
             torch.index_select(self.H, 2, index, out=self.H_ring)
             ring, partitions, acc = self._product
             torch.bmm(ring, partitions, out=acc)
-        torch.fft.irfft(self._spectra, n=2 * self.Q, out=self._samples)
+        torch.fft.irfft(self._spectra, n=2 * self.Q, norm="forward", out=self._samples)
         return self._y[:, self.Q:]
