@@ -6,6 +6,7 @@ callback would. First half: nothing moves. Second half: a parameter of every sta
 one is set to a new value every 10 ms (knob sweeps: coefficient ramps, designs, crossfades).
 Prints per-block DSP time p50 / p99 / p99.9 / max and the blocks over the deadline, per half.
 """
+import gc
 import sys
 import time
 
@@ -61,6 +62,8 @@ def main() -> None:
     processor = BlockProcessor(load_preset(f"assets/presets/{preset}.json"), ProcessSpec(rate, frames, 2, "cuda"))
     print(preset, frames, "frames,", processor.path, "|", torch.cuda.get_device_name(), "torch", torch.__version__)
     deadline = frames / rate * 1e6
+    gc.collect()  # as the live engine does at start: a collection never walks the chain's objects
+    gc.freeze()
     report("steady", soak(processor, seconds / 2, frames, rate, []), deadline)
     report("knobs", soak(processor, seconds / 2, frames, rate, sweepable(processor.chain)), deadline)
 
