@@ -15,6 +15,12 @@ except ImportError:
     triton = tl = None
 
 
+def given(tensor: torch.Tensor | None, stand_in: torch.Tensor) -> torch.Tensor:
+    """``tensor``, or ``stand_in`` where there is none: a pointer argument that the kernel does
+    not read (its flag is off)."""
+    return stand_in if tensor is None else tensor
+
+
 def available(device) -> bool:
     """Whether the fused kernels can run on ``device`` (a CUDA device, with Triton)."""
     return triton is not None and torch.device(device).type == "cuda"

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from .fused import tl, triton
+from .fused import given, tl, triton
 
 TILE = 64  # frames per tile of the per-frame passes
 WARPS = 1  # one warp: the recursions are scalar, and its barriers cost least
@@ -45,7 +45,7 @@ def gate(effect, x: torch.Tensor, out: torch.Tensor, blend: torch.Tensor | None)
         effect._follower._carried, effect._follower._table[1:],
         effect._last_above.state, effect._last_below.state, effect._last_open.state, effect._smoother.state,
         effect._open_level.tensor, effect._close_level.tensor, effect._hold_frames.tensor,
-        effect._coefs.tensor, effect._drives.tensor, _given(blend, x), BLEND=blend is not None, **_launch_shape(x))
+        effect._coefs.tensor, effect._drives.tensor, given(blend, x), BLEND=blend is not None, **_launch_shape(x))
     return out
 
 
@@ -66,11 +66,6 @@ def deesser(effect, x: torch.Tensor, low: torch.Tensor, out: torch.Tensor, blend
     return _level_gain(effect, x, x, None, low, out, limits, None, blend, soft_knee=False, split=True)
 
 
-def _given(tensor: torch.Tensor | None, stand_in: torch.Tensor) -> torch.Tensor:
-    """``tensor``, or a pointer the kernel will not read where there is none."""
-    return stand_in if tensor is None else tensor
-
-
 def _level_gain(effect, x, side, side_on, low, out, curve, makeup, blend, soft_knee: bool, split: bool = False):
     """Launch ``_level_gain_kernel`` for an effect whose ``_smoother`` is an ``AttackRelease``;
     ``side_on``, ``makeup`` (a per-frame gain control) and ``blend``: tensors, or None."""
@@ -79,7 +74,7 @@ def _level_gain(effect, x, side, side_on, low, out, curve, makeup, blend, soft_k
         x, *x.stride(), side, *side.stride(), x if side_on is None else side_on.view(torch.uint8),
         low, *low.stride(), out, out.stride(0), effect._sequence, peak._carried, peak._table[1:], smooth.state,
         smooth._carry, smooth._fall, *curve,
-        _given(makeup, x), _given(blend, x), SOFT_KNEE=soft_knee, SPLIT=split, SIDE_SWITCH=side_on is not None,
+        given(makeup, x), given(blend, x), SOFT_KNEE=soft_knee, SPLIT=split, SIDE_SWITCH=side_on is not None,
         MAKEUP=makeup is not None, BLEND=blend is not None, **_launch_shape(x))
     return out
 

@@ -17,7 +17,7 @@ import torch
 
 from ..controls import Control
 from .fir import as_taps, check_block, check_max_block
-from .fused import tl, triton
+from .fused import given, tl, triton
 
 FRAMES = 64  # output frames per program
 TAPS = 64  # taps per program
@@ -61,7 +61,7 @@ class FusedFIR:
         _fir_kernel[(self._segments, self.channels * tiles)](
             x, *x.stride(), self._ring, self._ring.stride(0), self._ring.shape[1], self._origin.tensor,
             self._taps, self._taps.stride(0) if self._taps.shape[0] > 1 else 0, self.num_taps, self._partials,
-            self._tickets, out, out.stride(0), x if gain is None else gain, dry, *dry.stride(), amounts, frames, tiles,
+            self._tickets, out, out.stride(0), given(gain, x), dry, *dry.stride(), amounts, frames, tiles,
             self._segments, GAIN=gain is not None, BLEND=blend is not None, FRAMES=FRAMES, TAPS=TAPS,
             SEGMENTS=triton.next_power_of_2(self._segments))
         return out

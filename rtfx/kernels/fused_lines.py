@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .fused import tl, triton
+from .fused import given, tl, triton
 
 TILE = 128  # frames per tile
 WARPS = 4  # (the echo: 7.3 us a 64-frame block with one warp, 4.8 with four; H100)
@@ -62,7 +62,7 @@ def echo(effect, x: torch.Tensor, out: torch.Tensor, blend: torch.Tensor | None)
     _echo_kernel[(1,)](
         x, *x.stride(), out, out.stride(0), line.buffer, line.buffer.stride(0), line.size, line._write_index.tensor,
         heads._first.tensor, heads._weights.tensor, effect._fade.tensor, effect._feedback_ramp.tensor,
-        lowpass._powers, lowpass._state, effect._filtered, effect._filtered.stride(0), x if blend is None else blend,
+        lowpass._powers, lowpass._state, effect._filtered, effect._filtered.stride(0), given(blend, x),
         frames, channels, effect._chunk, PING_PONG=effect.ping_pong, BLEND=blend is not None,
         BLOCK_C=triton.next_power_of_2(channels), CHUNK=triton.next_power_of_2(effect._chunk),
         TAPS=line.taps, num_warps=WARPS)

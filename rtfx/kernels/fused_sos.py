@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from .fused import tl, triton
+from .fused import given, tl, triton
 
 COLUMNS = 32  # columns of M per tile
 
@@ -30,7 +30,7 @@ def piece(x: torch.Tensor, state: torch.Tensor, matrix: torch.Tensor, out: torch
     width = state.shape[1] + frames
     dry, amounts = blend if blend is not None else (x, x)
     _piece_kernel[(1,)](x, *x.stride(), state, state.stride(0), matrix, out, out.stride(0),
-                        x if gain_in is None else gain_in, x if gain_out is None else gain_out,
+                        given(gain_in, x), given(gain_out, x),
                         dry, *dry.stride(), amounts, channels, GAIN_IN=gain_in is not None,
                         GAIN_OUT=gain_out is not None, BLEND=blend is not None,
                         STATES=state.shape[1], WIDTH=width, BLOCK_C=triton.next_power_of_2(channels),
