@@ -1,9 +1,10 @@
 """``python -m latency_bench.gpu_live``: the live path on the GPU, eager against one CUDA graph.
 
 Each subject runs through ``BlockProcessor`` exactly as the live callback does (interleaved
-numpy blocks in and out, the output guard included) three ways in the same process: on the
-CPU, on CUDA with eager launches (one pinned copy each way) and on CUDA from one graph replay
-per block (one pinned copy of input and controls in, one copy out). Subjects: every bundled
+numpy blocks in and out, the output guard included) four ways in the same process: on the
+CPU, on CUDA with eager launches (one pinned copy each way), on CUDA from one graph replay per
+block (one pinned copy of input and controls in, one copy out), and that graph as the live
+engine runs it, each next block's controls written while the GPU works (``ahead``). Subjects: every bundled
 preset on 2 channels (``guitar_lead`` is the issue's guitar rack: gate, compressor, 8x
 oversampled distortion, EQ, cabinet, delay, 2.5 s hall), a lone gain (the floor: copy, one
 tiny kernel, copy) and a 10 s convolution on 64 channels. Writes ``gpu_live.json`` and
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 import numpy as np
 import torch
@@ -22,7 +24,11 @@ from .machine import machine_details, write_results
 from .rack import PRESET_DIR, RATE, signal
 from .timing import time_steps
 
-PATHS = (("cpu", "cpu", False), ("cuda eager", "cuda", False), ("cuda graph", "cuda", True))
+#: ``(name, device, graph, ahead)`` of every path timed.
+PATHS = (("cpu", "cpu", False, False), ("cuda eager", "cuda", False, False), ("cuda graph", "cuda", True, False),
+         ("graph ahead (live)", "cuda", True, True))
+#: Seconds each GPU cell runs untimed first (the GPU's clocks rise; a block count was too short).
+WARM_UP_SECONDS = 0.5
 #: Seconds of the long convolution's impulse response, its channels and block.
 LONG_IR_SECONDS, LONG_IR_CHANNELS, LONG_IR_BLOCK = 10.0, 64, 128
 
@@ -48,16 +54,21 @@ def subjects() -> list[tuple[str, object, int, int]]:
     return found
 
 
-def time_path(make, channels: int, frames: int, device: str, graph: bool, blocks: int, warmup: int) -> dict:
+def time_path(make, channels: int, frames: int, device: str, graph: bool, ahead: bool, blocks: int,
+              warmup: int) -> dict:
     """Per-block wall time of ``BlockProcessor.process`` in microseconds."""
     from rtfx import ProcessSpec
     from rtfx.stream import BlockProcessor
 
-    processor = BlockProcessor(make(), ProcessSpec(RATE, frames, channels, device), graph=graph)
+    processor = BlockProcessor(make(), ProcessSpec(RATE, frames, channels, device), graph=graph, ahead=ahead)
     x = np.ascontiguousarray(signal(frames * 64, channels).T * 0.2)  # (frames, channels)
     out = np.zeros((frames, channels), dtype=np.float32)
-    stats = time_steps(lambda i: processor.process(x[(i % 64) * frames : (i % 64 + 1) * frames], out),
-                       blocks, warmup)
+    step = lambda i: processor.process(x[(i % 64) * frames : (i % 64 + 1) * frames], out)  # noqa: E731
+    if device != "cpu":
+        warm = time.perf_counter() + WARM_UP_SECONDS
+        while time.perf_counter() < warm:
+            step(0)
+    stats = time_steps(step, blocks, warmup)
     stats["deadline_us"] = frames / RATE * 1e6
     stats["path"] = processor.path
     return stats
@@ -69,14 +80,14 @@ def run(blocks: int, warmup: int, cpu_blocks: int) -> dict:
     rows = []
     for label, make, channels, frames in subjects():
         row = {"name": label, "channels": channels, "frames": frames}
-        for name, device, graph in PATHS:
+        for name, device, graph, ahead in PATHS:
             count = cpu_blocks if device == "cpu" else blocks
             try:
-                row[name] = time_path(make, channels, frames, device, graph, count, warmup)
+                row[name] = time_path(make, channels, frames, device, graph, ahead, count, warmup)
             except Exception as error:  # reported, never dropped
                 row[name] = {"error": f"{type(error).__name__}: {error}"}
         rows.append(row)
-        print(label, frames, " ".join(f"{n}:{row[n].get('p50_us', float('nan')):.0f}us" for n, _, _ in PATHS),
+        print(label, frames, " ".join(f"{n}:{row[n].get('p50_us', float('nan')):.0f}us" for n, *_ in PATHS),
               file=sys.stderr)
     return {"machine": machine_details(), "samplerate": RATE, "blocks": blocks, "rows": rows}
 
@@ -102,16 +113,17 @@ def markdown(doc: dict) -> str:
         f"{gpu}; {m['cpu']} ({m['cores']} cores); torch {m['torch']}; {m['date']}.",
         f"BlockProcessor.process per block at {doc['samplerate']} Hz, {doc['blocks']} timed GPU blocks per cell, "
         "one thread. Cells: median / p99 / max in microseconds, copies included. "
-        "Ratios: median of the CPU and of eager CUDA over the graph's.",
+        "Ratios: median of the CPU and of eager CUDA over the graph's; of the graph over the graph ahead.",
         "",
-        "| subject | ch | frames | deadline | " + " | ".join(n for n, _, _ in PATHS) + " | cpu/graph | eager/graph |",
-        "|---|---|---|---|" + "---|" * (len(PATHS) + 2),
+        "| subject | ch | frames | deadline | " + " | ".join(n for n, *_ in PATHS) + " | cpu/graph | eager/graph | graph/ahead |",
+        "|---|---|---|---|" + "---|" * (len(PATHS) + 3),
     ]
     for row in doc["rows"]:
-        deadline = next((row[n]["deadline_us"] for n, _, _ in PATHS if "deadline_us" in row[n]), float("nan"))
-        cells = [_cell(row[n]) for n, _, _ in PATHS]
+        deadline = next((row[n]["deadline_us"] for n, *_ in PATHS if "deadline_us" in row[n]), float("nan"))
+        cells = [_cell(row[n]) for n, *_ in PATHS]
         lines.append(f"| {row['name']} | {row['channels']} | {row['frames']} | {deadline:.0f} | " + " | ".join(cells)
-                     + f" | {_ratio(row, 'cpu', 'cuda graph')} | {_ratio(row, 'cuda eager', 'cuda graph')} |")
+                     + f" | {_ratio(row, 'cpu', 'cuda graph')} | {_ratio(row, 'cuda eager', 'cuda graph')}"
+                     + f" | {_ratio(row, 'cuda graph', 'graph ahead (live)')} |")
     return "\n".join(lines) + "\n"
 
 

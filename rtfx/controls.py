@@ -4,8 +4,8 @@ A kernel that reads a Python number freezes it into a CUDA graph; one that reads
 ``Control`` reads whatever the host wrote before the block. The host writes ``values`` (a
 numpy view) and calls ``commit``; kernels read ``tensor``. On the CPU both are the same memory.
 On CUDA a lone control copies itself to the device on ``commit``; ``ControlBank`` packs all
-controls of a chain into one pinned host buffer and one device buffer, so a graph runner moves
-every control (and the input block) with one copy per block.
+controls of a chain into one host buffer (staged into pinned memory) and one device buffer, so a
+graph runner moves every control (and the input block) with one copy per block.
 """
 from __future__ import annotations
 
@@ -97,28 +97,42 @@ def find_controls(root) -> list[Control]:
 
 
 class ControlBank:
-    """Controls packed into one pinned host buffer and one device buffer.
+    """Controls packed into one host buffer, a pinned copy of it and one device buffer.
 
     After packing, each control's ``values``/``tensor`` are views of the bank (current values
-    kept) and ``commit`` does nothing: ``upload`` copies the whole bank, once per block.
+    kept) and ``commit`` does nothing. Per block, ``stage`` copies what the host wrote into the
+    pinned buffer (``pinned``) and ``upload`` copies that to the device: the host may write the
+    next block's controls while the GPU still reads this one's.
     """
 
     def __init__(self, controls: list[Control], device) -> None:
-        offsets, size = [], 0
+        self._offsets, size = {}, 0
         for control in controls:
-            offsets.append(size)
+            self._offsets[id(control)] = size
             size += -(-control.host.numel() * control.host.element_size() // ALIGN) * ALIGN
-        self.host = torch.zeros(max(size, ALIGN), dtype=torch.uint8, pin_memory=True)
+        self.host = torch.zeros(max(size, ALIGN), dtype=torch.uint8)
+        self.pinned = torch.zeros_like(self.host, pin_memory=True)
         self.device = torch.zeros_like(self.host, device=device)
-        for control, offset in zip(controls, offsets):
-            nbytes = control.host.numel() * control.host.element_size()
-            host = self.host[offset : offset + nbytes].view(control.dtype).view(control.shape)
+        self._host, self._pinned = self.host.numpy(), self.pinned.numpy()
+        for control in controls:
+            host = self.view(self.host, control)
             host.copy_(control.host)
             control.host, control.values = host, host.numpy()
-            control.tensor = self.device[offset : offset + nbytes].view(control.dtype).view(control.shape)
+            control.tensor = self.view(self.device, control)
             control.packed = True
+        self.stage()
         self.upload()
 
+    def view(self, buffer: torch.Tensor, control: Control) -> torch.Tensor:
+        """``control``'s place in ``buffer`` (``host``, ``pinned`` or ``device``)."""
+        offset = self._offsets[id(control)]
+        nbytes = control.host.numel() * control.host.element_size()
+        return buffer[offset : offset + nbytes].view(control.dtype).view(control.shape)
+
+    def stage(self) -> None:
+        """Copy the host's writes into the pinned buffer (a memcpy of a few KB)."""
+        np.copyto(self._pinned, self._host)
+
     def upload(self) -> None:
-        """One host-to-device copy of every control (stream-ordered, asynchronous)."""
-        self.device.copy_(self.host, non_blocking=True)
+        """One host-to-device copy of the pinned buffer (stream-ordered, asynchronous)."""
+        self.device.copy_(self.pinned, non_blocking=True)

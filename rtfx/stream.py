@@ -33,10 +33,16 @@ class BlockProcessor:
         ceiling: output limit, linear full scale.
         graph: on CUDA, ``None`` captures when possible, ``True`` insists (raises
             ``NotCapturable`` naming the effects that cannot be captured), ``False`` runs eagerly.
+        ahead: on the graph path, write each next block's controls while the GPU runs this
+            one (``GraphRunner.run``'s ``ahead``): ~the host's share of a block less per call,
+            parameters read one block earlier. For a live stream (every block ``blocksize``
+            frames); a render keeps the exact timing of parameter changes without it.
     """
 
-    def __init__(self, chain: Effect, spec: ProcessSpec, ceiling: float = 1.0, graph: bool | None = None) -> None:
+    def __init__(self, chain: Effect, spec: ProcessSpec, ceiling: float = 1.0, graph: bool | None = None,
+                 ahead: bool = False) -> None:
         self.spec = spec
+        self.ahead = spec.blocksize if ahead else None
         self.ceiling = ceiling
         self.faults = 0
         self.blocks = 0
@@ -99,7 +105,7 @@ class BlockProcessor:
         self.blocks += 1
         if self.runner is not None:  # one graph replay: copy in, kernels and guard, copy out
             np.copyto(self.runner.inputs[:frames], indata)
-            out, finite = self.runner.run(frames)
+            out, finite = self.runner.run(frames, self.ahead)
             if finite:
                 outdata[:] = out
             else:

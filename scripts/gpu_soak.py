@@ -1,7 +1,7 @@
 """On a GPU: the live path paced in real time, steady and with knobs turning.
 
 ``python scripts/gpu_soak.py [PRESET] [SECONDS] [FRAMES]`` runs ``BlockProcessor`` (one CUDA
-graph per block) on a block clock: each block starts at its slot (frames / rate apart), as a
+graph per block, next block's controls written ahead, as the live engine runs it) on a block clock: each block starts at its slot (frames / rate apart), as a
 callback would. First half: nothing moves. Second half: a parameter of every stage that has
 one is set to a new value every 10 ms (knob sweeps: coefficient ramps, designs, crossfades).
 Prints per-block DSP time p50 / p99 / p99.9 / max and the blocks over the deadline, per half.
@@ -59,7 +59,8 @@ def main() -> None:
     frames = int(sys.argv[3]) if len(sys.argv) > 3 else 64
     rate = 48000
     torch.set_num_threads(1)
-    processor = BlockProcessor(load_preset(f"assets/presets/{preset}.json"), ProcessSpec(rate, frames, 2, "cuda"))
+    processor = BlockProcessor(load_preset(f"assets/presets/{preset}.json"), ProcessSpec(rate, frames, 2, "cuda"),
+                               ahead=True)
     print(preset, frames, "frames,", processor.path, "|", torch.cuda.get_device_name(), "torch", torch.__version__)
     deadline = frames / rate * 1e6
     gc.collect()  # as the live engine does at start: a collection never walks the chain's objects

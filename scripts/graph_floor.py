@@ -1,7 +1,8 @@
 """On a GPU: where one block's time goes on the graph path (for tuning the runner).
 
 For each subject (a lone gain, a preset, and each of its stages alone): the host part (``before_block``), the replay alone
-(replay + synchronize), ``GraphRunner.run`` and ``BlockProcessor.process``; p50 / p99 in us.
+(replay + synchronize), ``GraphRunner.run``, ``BlockProcessor.process`` and the same with the next block's host
+part written ahead (``ahead``: the live engine's way); p50 / p99 in us.
 """
 import sys
 import time
@@ -35,10 +36,12 @@ def row(label, make):
                 runner.graph.replay()
             runner.stream.synchronize()
         processor = BlockProcessor(make(), SPEC, graph=True)
+        early = BlockProcessor(make(), SPEC, graph=True, ahead=True)
         x, out = np.zeros((64, 2), np.float32), np.zeros((64, 2), np.float32)
         print(f"{label:34s} host {timed(lambda: runner.chain.before_block(64))}"
               f" | replay {timed(replay)} | run {timed(lambda: runner.run(64))}"
-              f" | process {timed(lambda: processor.process(x, out))}", flush=True)
+              f" | process {timed(lambda: processor.process(x, out))}"
+              f" | ahead {timed(lambda: early.process(x, out))}", flush=True)
     except Exception as error:
         print(label, "failed:", type(error).__name__, error, flush=True)
 

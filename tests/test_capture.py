@@ -206,6 +206,30 @@ def test_a_preset_from_one_graph_equals_the_cpu(preset):
 
 @pytest.mark.cuda
 @CUDA
+def test_a_block_announced_ahead_reads_its_parameters_one_block_earlier():
+    """The live path (``run(frames, ahead)``): the host side of block i + 1 runs while the GPU
+    works on block i. Moving the parameters before block i there equals moving them before
+    block i + 1 without; a reset drops the controls written ahead."""
+    path = PRESETS / "guitar_lead.json"
+    spec = ProcessSpec(RATE, BLOCK, 2, "cuda")
+    plain, early = (GraphRunner(load_preset(path), spec, ceiling=float("inf")) for _ in range(2))
+    rngs = [np.random.default_rng(3), np.random.default_rng(3)]
+    outputs = [[], []]
+    for i, block in enumerate(noise_blocks(60)):
+        for runner, rng, step, out in zip((plain, early), rngs, (i - 1, i), outputs):
+            if step % 6 == 4:
+                move_something(runner.chain, rng, step // 6)
+            if i == 31:
+                runner.reset()
+            runner.inputs[:] = block.numpy().T
+            y, finite = runner.run(BLOCK, BLOCK if runner is early else None)
+            out.append(y.copy())
+    assert np.abs(outputs[0][40]).max() > 0
+    np.testing.assert_array_equal(np.concatenate(outputs[0]), np.concatenate(outputs[1]))
+
+
+@pytest.mark.cuda
+@CUDA
 def test_a_chain_that_cannot_be_captured_raises_or_runs_eagerly_with_the_reason():
     make = lambda: Chain(EFFECTS["gain"](gain_db=-6), HostLoop())  # noqa: E731
     spec = ProcessSpec(RATE, BLOCK, 2, "cuda")

@@ -1,11 +1,12 @@
 """The whole chain as one CUDA graph per block.
 
 Per block: the host side of every effect (``before_block``: parameter ramps, coefficient
-designs, ring positions) writes its controls into one pinned buffer together with the input
-block; then one graph replay copies all of it to the device, runs every kernel of the chain
+designs, ring positions) writes its controls into one host buffer together with the input
+block, staged into pinned memory; then one graph replay copies all of it to the device, runs every kernel of the chain
 and the output guard, and copies the output back to pinned memory. With Triton the first and
 the last kernel read and write the pinned buffers themselves (``kernels/fused_io.py``); without
-it the copies are copy nodes of the graph. Changing a parameter never re-captures.
+it the copies are copy nodes of the graph. Changing a parameter never re-captures. A live stream announces its next
+block (``run(frames, ahead=...)``): the host side of that block then runs while the GPU works.
 A chain whose structure changes is a new ``GraphRunner`` (built off the audio thread).
 """
 from __future__ import annotations
@@ -67,6 +68,8 @@ class GraphRunner:
             self.chain = chain.prepare(spec)
             self.input = Control((spec.blocksize, spec.channels), spec.device)
             self.bank = ControlBank(find_controls(chain) + [self.input], spec.device)
+            self._pinned_input = self.bank.view(self.bank.pinned, self.input)
+            self._ready = None  # frames of the block whose controls the host has written ahead
             self._planar = torch.zeros(spec.channels, spec.blocksize, device=spec.device)
             # With Triton, one kernel reads the pinned bank and one writes the pinned output:
             # no copy-engine transfers, three kernels fewer.
@@ -87,7 +90,7 @@ class GraphRunner:
         """The device side of a block of ``frames``, from the pinned bank to ``output``."""
         x = self._planar[:, :frames]
         if self._direct:
-            fused_io.arrive(self.bank.host, self.bank.device, self.input.host[:frames], x)
+            fused_io.arrive(self.bank.pinned, self.bank.device, self._pinned_input[:frames], x)
         else:
             self.bank.upload()
             torch.nan_to_num(self.input.tensor[:frames].t(), nan=0.0, posinf=0.0, neginf=0.0, out=x)
@@ -102,6 +105,7 @@ class GraphRunner:
 
     def _eager(self, frames: int) -> None:
         self.chain.before_block(frames)
+        self.bank.stage()
         self._kernels(frames)
 
     @property
@@ -110,7 +114,7 @@ class GraphRunner:
         pinned memory (write ``[:frames]``, then ``run(frames)``)."""
         return self.input.values
 
-    def run(self, frames: int) -> tuple[np.ndarray, bool]:
+    def run(self, frames: int, ahead: int | None = None) -> tuple[np.ndarray, bool]:
         """Process the ``frames`` written to ``inputs``. Returns the guarded output
         ``(frames, channels)`` (a view of pinned memory, valid until the next call) and
         whether the chain's output was finite (if not, play silence and ``reset``).
@@ -118,18 +122,31 @@ class GraphRunner:
         A full block is one graph replay: the copy of the controls and the input to the device,
         every kernel of the chain and the guard, the copy back. A shorter block (the end of a
         file) runs the same kernels eagerly.
+
+        ``ahead``: the frames of the next block, announced. Then the host side of the next
+        block (``before_block``: ramps, designs, ring positions) runs while the GPU works on
+        this one, and its parameters are read one block earlier than without. The next call
+        must be for ``ahead`` frames; for another count the host side runs once more (ring
+        positions skip ``ahead`` frames: a click, never an error).
         """
         with torch.cuda.stream(self.stream):
-            if frames == self.spec.blocksize:
+            if self._ready != frames:
                 self.chain.before_block(frames)
+            self.bank.stage()
+            if frames == self.spec.blocksize:
                 self.graph.replay()
             else:
-                self._eager(frames)
+                self._kernels(frames)
+            self._ready = ahead
+            if ahead:
+                self.chain.before_block(ahead)
         self.stream.synchronize()
         return self._output[:frames], math.isfinite(self._output[frames].sum(dtype=np.float64))
 
     def reset(self) -> None:
-        """Clear the chain's state (filters, delay lines); the graph stays."""
+        """Clear the chain's state (filters, delay lines); the graph stays. Controls written
+        ahead are dropped (the next block writes its own)."""
         with torch.cuda.stream(self.stream):
             self.chain.reset()
+        self._ready = None
         self.stream.synchronize()

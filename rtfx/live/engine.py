@@ -65,7 +65,7 @@ class LiveEngine:
         tail_seconds: float = 0.0,
     ) -> None:
         self.spec = ProcessSpec(samplerate, blocksize, channels, dsp)
-        self.processor = BlockProcessor(chain, self.spec)
+        self.processor = BlockProcessor(chain, self.spec, ahead=True)
         self._latest = self.processor.chain  # the chain edits go to (the newest handed over)
         self._switching = False  # the newest chain is a copy on another device (same structure)
         self.meters = BlockMeters(samplerate, blocksize)
@@ -151,7 +151,7 @@ class LiveEngine:
     def replace_chain(self, chain: Effect) -> None:
         """Prepare ``chain`` here (on CUDA: capture its graph), then crossfade to it at a block
         boundary (no dropout)."""
-        self._hand_over(Handover(BlockProcessor(chain, self.spec), self._fade_blocks), switching=False)
+        self._hand_over(Handover(BlockProcessor(chain, self.spec, ahead=True), self._fade_blocks), switching=False)
 
     def switch_dsp(self, dsp: str) -> str:
         """Move the chain to ``dsp`` ("cpu" or "cuda") while streaming, without a click.
@@ -166,7 +166,7 @@ class LiveEngine:
 
         spec = replace(self.spec, device=dsp)
         chain = chain_from_preset(self._latest.to_preset())
-        processor = BlockProcessor(chain, spec)
+        processor = BlockProcessor(chain, spec, ahead=True)
         shadow = min(chain.tail_seconds, MAX_SHADOW_S)
         self.spec = spec
         self._hand_over(Handover(processor, self._fade_blocks, round(shadow * spec.samplerate / spec.blocksize)),
