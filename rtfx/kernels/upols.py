@@ -263,37 +263,36 @@ class RingSegment:
         self.H = torch.tensor(np.ascontiguousarray(spec), **cplx)
         self.H_ring = torch.empty_like(self.H)
         self.X = torch.zeros(F, rows, groups, K, **cplx)
-        self._spectrum = torch.zeros(C, F, **cplx)
-        self._entry = self._spectrum.view(groups, rows, F).permute(2, 1, 0).unsqueeze(3)  # X's layout
         self._acc = torch.zeros(F, rows, groups, **cplx)
-        self._y = torch.zeros(C, 2 * Q, device=device)
         self._lags = torch.arange(K, 0, -1, device=device)  # K - s: (slot + K - s) % K = b - s
         self._index = torch.empty(K, dtype=torch.long, device=device)
         self._product = (self.X.view(F * rows, groups, K), self.H_ring.view(F * rows, K, 1),
                          self._acc.view(F * rows, groups, 1))
         self._spectra = self._acc.permute(2, 1, 0)  # (groups, rows, F): channel-major for irfft
-        self._samples = self._y.view(groups, rows, 2 * Q)
         self.fused = fused.available(device)  # the ring's entry and product in one kernel
 
     def reset(self) -> None:
         self.X.zero_()
 
     def tick(self, window: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
-        """Enter block ``b`` and return its result's ``Q`` output samples ``(C, Q)`` (a view,
-        overwritten at the next tick).
+        """Enter block ``b`` and return its result's ``Q`` output samples ``(C, Q)`` (a view
+        of a fresh tensor; from a graph, the same memory at every tick).
 
         Args:
             window: ``(C, 2Q)`` input ``[(b-1)Q, (b+1)Q)``.
             slot: ``(1,)`` int64 device tensor, ``b % K``.
         """
-        torch.fft.rfft(window, out=self._spectrum)
+        # The transforms allocate their results: with ``out=`` each costs one more copy kernel
+        # on a GPU (in a graph, the results keep their addresses anyway).
+        spectrum = torch.fft.rfft(window)  # (C, F)
         if self.fused:
-            fused_spectra.ring_product(self._spectrum, self.X, self.H, slot, self._acc)
+            fused_spectra.ring_product(spectrum, self.X, self.H, slot, self._acc)
         else:
-            self.X.index_copy_(3, slot, self._entry)
+            groups, rows = self._spectra.shape[:2]
+            self.X.index_copy_(3, slot, spectrum.view(groups, rows, -1).permute(2, 1, 0).unsqueeze(3))
             index = torch.add(self._lags, slot, out=self._index).remainder_(self.K)
             torch.index_select(self.H, 2, index, out=self.H_ring)
             ring, partitions, acc = self._product
             torch.bmm(ring, partitions, out=acc)
-        torch.fft.irfft(self._spectra, n=2 * self.Q, norm="forward", out=self._samples)
-        return self._y[:, self.Q:]
+        samples = torch.fft.irfft(self._spectra, n=2 * self.Q, norm="forward")  # (groups, rows, 2Q)
+        return samples.reshape(-1, 2 * self.Q)[:, self.Q:]  # a view where irfft returns it contiguous (CUDA)
