@@ -76,8 +76,7 @@ class SosFilter:
     def __init__(self, sos, channels: int, max_block: int, device="cpu", chunk: int | None = None):
         sos = check_sos(sos)
         self.sections = sos.shape[0]
-        self.channels = channels
-        self.max_block = max_block
+        self.channels, self.max_block = channels, max_block
         self.device = torch.device(device)
         self.fused = fused.available(self.device)  # pieces run as one Triton kernel (fused_sos)
         self.chunk = chunk or default_chunk(max_block)
@@ -88,10 +87,11 @@ class SosFilter:
         f32 = dict(device=self.device, dtype=torch.float32)
         self._matrices = {k: torch.empty(states + k, states + k, **f32) for k in sizes}
         self._stale: set[int | str] = set()  # block sizes, "powers", "starts", "groups" to rebuild
-        # Per piece size: input rows [state | block] and output rows [state' | y]; the state
-        # lives in the chunk size's input buffer.
+        # Per piece size: input rows [state | block] and output rows [state' | y] (the fused
+        # piece's too, with its ticket); the state lives in the chunk size's input buffer.
         self._buffers = {k: [torch.zeros(channels, states + k, **f32) for _ in range(2)] for k in sizes}
         self._state = self._buffers[self.chunk][0][:, :states]
+        self._ticket = torch.zeros(1, dtype=torch.int32, device=self.device)
         max_chunks = max(1, -(-max_block // self.chunk))
         # The tree's levels (long blocks): (within, sum) matrices per level, see _refresh_tree.
         self._fans = tree_fans(max_chunks, states) if max_chunks > MAX_DIRECT_CHUNKS else []
@@ -331,7 +331,7 @@ class SosFilter:
         states = 2 * self.sections
         inp, out = self._buffers[k]
         if self.fused:  # one kernel on CUDA with Triton
-            return fused_sos.piece(x, self._state, self._refresh(k), out[:, states:], *around)
+            return fused_sos.piece(x, self._state, self._refresh(k), out, self._ticket, *around)
         if k != self.chunk:  # the chunk's input buffer holds the state itself
             inp[:, :states].copy_(self._state)
         inp[:, states:].copy_(x)
