@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from .fused import tl, triton
+from .fused import chained, follow, tl, triton
 
 TILE = 64  # frames and taps per tile of the head
 
@@ -32,7 +32,7 @@ def append_window(x: torch.Tensor, history: torch.Tensor, keep: int, window_at: 
     size, width = history.shape[1], window.shape[1]
     _append_window_kernel[(channels,)](x, *x.stride(), history, history.stride(0), size, keep, window_at, window,
                                        window.stride(0), width, frames, MOVED=triton.next_power_of_2(keep + frames),
-                                       WIDTH=triton.next_power_of_2(width))
+                                       WIDTH=triton.next_power_of_2(width), **chained(window))
     return window
 
 
@@ -47,14 +47,16 @@ def finish(tails: torch.Tensor, tick: torch.Tensor, tail_at: torch.Tensor, head:
     head_stride = head.stride(0) if head.shape[0] > 1 else 0  # a mono head serves every channel
     _finish_kernel[(channels,)](tails, tails.stride(0), tick, tick.stride(0), tail_at, head, head_stride, head.shape[1],
                                 history, history.stride(0), history.shape[1], out, out.stride(0),
-                                frames, half, HALF=triton.next_power_of_2(half), TILE=TILE)
+                                frames, half, HALF=triton.next_power_of_2(half), TILE=TILE, **chained(out))
     return out
 
 
 if triton is not None:
     @triton.jit
     def _append_window_kernel(x, x_stride, x_step, history, history_stride, size, keep, window_at, window,
-                              window_stride, width, frames, MOVED: tl.constexpr, WIDTH: tl.constexpr):
+                              window_stride, width, frames, MOVED: tl.constexpr, WIDTH: tl.constexpr,
+                              PDL: tl.constexpr):
+        follow(PDL)
         channel = tl.program_id(0)
         x += channel * x_stride
         history += channel * history_stride
@@ -72,7 +74,9 @@ if triton is not None:
 
     @triton.jit
     def _finish_kernel(tails, tails_stride, tick, tick_stride, tail_at, head, head_stride, taps, history,
-                       history_stride, size, out, out_stride, frames, half, HALF: tl.constexpr, TILE: tl.constexpr):
+                       history_stride, size, out, out_stride, frames, half, HALF: tl.constexpr, TILE: tl.constexpr,
+                       PDL: tl.constexpr):
+        follow(PDL)
         channel = tl.program_id(0)
         tails += channel * tails_stride
         tick += channel * tick_stride

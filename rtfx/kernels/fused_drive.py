@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..controls import Control
-from .fused import tl, triton
+from .fused import chained, follow, tl, triton
 from .oversample import halfband_taps
 
 #: Shaper codes of the kernel, by ``Drive.type_name``.
@@ -85,11 +85,11 @@ class FusedShaper:
         _up_kernel[(channels, triton.cdiv(frames * L, TILE))](
             x, *x.stride(), gains, bias, self.phases, self._row, self.inputs, self.inputs.stride(0), self.shaped,
             self.shaped.stride(0), positions, out, out.stride(0), frames, K=K, L=L, SHAPER=self.shaper,
-            RING_X=self._sizes[0], RING_V=self._sizes[1], TILE=TILE, TAPS_TILE=TAPS_TILE)
+            RING_X=self._sizes[0], RING_V=self._sizes[1], TILE=TILE, TAPS_TILE=TAPS_TILE, **chained(out))
         if L > 1:
             _down_kernel[(channels, triton.cdiv(frames, DOWN_TILE))](
                 self.reversed_taps, self.shaped, self.shaped.stride(0), positions, out, out.stride(0), frames,
-                K=K, L=L, RING_V=self._sizes[1], TILE=DOWN_TILE, TAPS_TILE=DOWN_TAPS_TILE)
+                K=K, L=L, RING_V=self._sizes[1], TILE=DOWN_TILE, TAPS_TILE=DOWN_TAPS_TILE, **chained(out))
         return out
 
     def reset(self) -> None:
@@ -122,7 +122,9 @@ if triton is not None:
     @triton.jit
     def _up_kernel(x, x_stride, x_step, gains, bias, phases, row, inputs, inputs_stride, shaped, shaped_stride,
                    positions, out, out_stride, frames, K: tl.constexpr, L: tl.constexpr, SHAPER: tl.constexpr,
-                   RING_X: tl.constexpr, RING_V: tl.constexpr, TILE: tl.constexpr, TAPS_TILE: tl.constexpr):
+                   RING_X: tl.constexpr, RING_V: tl.constexpr, TILE: tl.constexpr, TAPS_TILE: tl.constexpr,
+                   PDL: tl.constexpr):
+        follow(PDL)
         channel, part = tl.program_id(0), tl.program_id(1)
         x += channel * x_stride
         inputs += channel * inputs_stride
@@ -155,7 +157,9 @@ if triton is not None:
 
     @triton.jit
     def _down_kernel(reversed_taps, shaped, shaped_stride, positions, out, out_stride, frames, K: tl.constexpr,
-                     L: tl.constexpr, RING_V: tl.constexpr, TILE: tl.constexpr, TAPS_TILE: tl.constexpr):
+                     L: tl.constexpr, RING_V: tl.constexpr, TILE: tl.constexpr, TAPS_TILE: tl.constexpr,
+                     PDL: tl.constexpr):
+        follow(PDL)
         channel, part = tl.program_id(0), tl.program_id(1)
         shaped += channel * shaped_stride
         at_v = tl.load(positions + 1)

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from .fused import given, tl, triton
+from .fused import chained, follow, given, tl, triton
 
 TILE = 64  # frames per tile of the per-frame passes
 WARPS = 1  # one warp: the recursions are scalar, and its barriers cost least
@@ -34,7 +34,7 @@ def scratch(spec) -> torch.Tensor:
 
 def _launch_shape(x: torch.Tensor) -> dict:
     return dict(frames=x.shape[-1], channels=x.shape[0], BLOCK_C=triton.next_power_of_2(x.shape[0]), TILE=TILE,
-                num_warps=WARPS)
+                num_warps=WARPS, **chained(x))
 
 
 def gate(effect, x: torch.Tensor, out: torch.Tensor, blend: torch.Tensor | None) -> torch.Tensor:
@@ -114,7 +114,9 @@ if triton is not None:
     @triton.jit
     def _gate_kernel(x, out, x_stride, x_step, out_stride, sequence, follower, log_decay, last_above, last_below,
                      last_open, reduction, open_level, close_level, hold, coefs, drives, blend,
-                     frames, channels, BLEND: tl.constexpr, BLOCK_C: tl.constexpr, TILE: tl.constexpr):
+                     frames, channels, BLEND: tl.constexpr, BLOCK_C: tl.constexpr, TILE: tl.constexpr,
+                     PDL: tl.constexpr):
+        follow(PDL)
         rows, cols = tl.arange(0, BLOCK_C), tl.arange(0, TILE)
         for start in range(0, frames, TILE):  # the level of each frame: its loudest channel
             at = start + cols
@@ -153,7 +155,9 @@ if triton is not None:
                            out, out_stride, sequence, peak_carried, log_decay, smooth_state, smooth_carry,
                            smooth_fall, curve_a, curve_b, curve_c, curve_d, makeup, blend, frames, channels,
                            SOFT_KNEE: tl.constexpr, SPLIT: tl.constexpr, SIDE_SWITCH: tl.constexpr,
-                           MAKEUP: tl.constexpr, BLEND: tl.constexpr, BLOCK_C: tl.constexpr, TILE: tl.constexpr):
+                           MAKEUP: tl.constexpr, BLEND: tl.constexpr, BLOCK_C: tl.constexpr, TILE: tl.constexpr,
+                           PDL: tl.constexpr):
+        follow(PDL)
         """Level in dB -> static curve -> release peak -> attack smoothing -> gain, per sample.
 
         Curves: ``SOFT_KNEE`` (the compressor's: knee start, width, slope, knee slope) or a

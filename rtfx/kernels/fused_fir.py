@@ -17,7 +17,7 @@ import torch
 
 from ..controls import Control
 from .fir import as_taps, check_block, check_max_block
-from .fused import given, tl, triton
+from .fused import chained, follow, given, tl, triton
 
 FRAMES = 64  # output frames per program
 TAPS = 64  # taps per program
@@ -63,7 +63,7 @@ class FusedFIR:
             self._taps, self._taps.stride(0) if self._taps.shape[0] > 1 else 0, self.num_taps, self._partials,
             self._tickets, out, out.stride(0), given(gain, x), dry, *dry.stride(), amounts, frames, tiles,
             self._segments, GAIN=gain is not None, BLEND=blend is not None, FRAMES=FRAMES, TAPS=TAPS,
-            SEGMENTS=triton.next_power_of_2(self._segments))
+            SEGMENTS=triton.next_power_of_2(self._segments), **chained(out))
         return out
 
     def reset(self) -> None:
@@ -76,7 +76,8 @@ if triton is not None:
     def _fir_kernel(x, x_stride, x_step, ring, ring_stride, size, origin, taps, taps_stride, num_taps, partials,
                     tickets, out, out_stride, gain, dry, dry_stride, dry_step, amounts, frames, tiles, segments,
                     GAIN: tl.constexpr, BLEND: tl.constexpr, FRAMES: tl.constexpr, TAPS: tl.constexpr,
-                    SEGMENTS: tl.constexpr):
+                    SEGMENTS: tl.constexpr, PDL: tl.constexpr):
+        follow(PDL)
         segment, row = tl.program_id(0), tl.program_id(1)
         channel, tile = row // tiles, row % tiles
         x += channel * x_stride

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .fused import tl, triton
+from .fused import chained, follow, tl, triton
 
 WORDS = 1024  # 8-byte words of the bank per program
 FRAMES = 256  # frames per step of a channel's loop
@@ -29,20 +29,21 @@ def arrive(host: torch.Tensor, device: torch.Tensor, block: torch.Tensor, planar
     copiers = triton.cdiv(words, WORDS)
     _arrive_kernel[(copiers + channels,)](host.view(torch.int64), device.view(torch.int64), words, copiers,
                                           block, block.stride(0), planar, planar.stride(0), frames,
-                                          WORDS=WORDS, FRAMES=FRAMES)
+                                          WORDS=WORDS, FRAMES=FRAMES, **chained(planar))
 
 
 def depart(y: torch.Tensor, ceiling: float, out: torch.Tensor) -> None:
     """Write ``y`` ``(C, frames)`` clipped to ``+-ceiling`` into ``out[:frames]`` ``(frames + 1, C)``
     (pinned) and each channel's sum of ``y`` into ``out[frames]``."""
     channels, frames = y.shape
-    _depart_kernel[(channels,)](y, *y.stride(), ceiling, out, out.stride(0), frames, FRAMES=FRAMES)
+    _depart_kernel[(channels,)](y, *y.stride(), ceiling, out, out.stride(0), frames, FRAMES=FRAMES, **chained(y))
 
 
 if triton is not None:
     @triton.jit
     def _arrive_kernel(host, device, words, copiers, block, block_stride, planar, planar_stride, frames,
-                       WORDS: tl.constexpr, FRAMES: tl.constexpr):
+                       WORDS: tl.constexpr, FRAMES: tl.constexpr, PDL: tl.constexpr):
+        follow(PDL)
         program = tl.program_id(0)
         if program < copiers:
             at = program * WORDS + tl.arange(0, WORDS)
@@ -56,7 +57,8 @@ if triton is not None:
                 tl.store(planar + channel * planar_stride + at, tl.where(finite, value, 0.0), mask=at < frames)
 
     @triton.jit
-    def _depart_kernel(y, y_stride, y_step, ceiling, out, out_stride, frames, FRAMES: tl.constexpr):
+    def _depart_kernel(y, y_stride, y_step, ceiling, out, out_stride, frames, FRAMES: tl.constexpr, PDL: tl.constexpr):
+        follow(PDL)
         channel = tl.program_id(0)
         total = tl.zeros((FRAMES,), tl.float32)
         for first in range(0, frames, FRAMES):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .fused import given, tl, triton
+from .fused import chained, follow, given, tl, triton
 
 TILE = 128  # frames per tile
 WARPS = 4  # (the echo: 7.3 us a 64-frame block with one warp, 4.8 with four; H100)
@@ -27,14 +27,15 @@ def predelay(ring: torch.Tensor, origin: torch.Tensor, reads: torch.Tensor, weig
     ``reads`` ``[new, old]`` on (int64, ``>= 0``). Returns ``out``."""
     channels, frames = x.shape
     _predelay_kernel[(channels,)](x, *x.stride(), ring, ring.stride(0), ring.shape[1], origin, reads, weights,
-                                  out, out.stride(0), frames, TILE=TILE, num_warps=WARPS)
+                                  out, out.stride(0), frames, TILE=TILE, num_warps=WARPS, **chained(out))
     return out
 
 
 if triton is not None:
     @triton.jit
     def _predelay_kernel(x, x_stride, x_step, ring, ring_stride, length, origin, reads, weights, out, out_stride,
-                         frames, TILE: tl.constexpr):
+                         frames, TILE: tl.constexpr, PDL: tl.constexpr):
+        follow(PDL)
         channel = tl.program_id(0)
         x += channel * x_stride
         ring += channel * ring_stride
@@ -65,7 +66,7 @@ def echo(effect, x: torch.Tensor, out: torch.Tensor, blend: torch.Tensor | None)
         lowpass._powers, lowpass._state, effect._filtered, effect._filtered.stride(0), given(blend, x),
         frames, channels, effect._chunk, PING_PONG=effect.ping_pong, BLEND=blend is not None,
         BLOCK_C=triton.next_power_of_2(channels), CHUNK=triton.next_power_of_2(effect._chunk),
-        TAPS=line.taps, num_warps=WARPS)
+        TAPS=line.taps, num_warps=WARPS, **chained(out))
     return out
 
 
@@ -74,7 +75,8 @@ if triton is not None:
     def _echo_kernel(x, x_stride, x_step, out, out_stride, ring, ring_stride, size, write_index, first, tap_weights,
                      fade, feedback, powers, state, filtered, filtered_stride, blend, frames, channels, chunk,
                      PING_PONG: tl.constexpr, BLEND: tl.constexpr,
-                     BLOCK_C: tl.constexpr, CHUNK: tl.constexpr, TAPS: tl.constexpr):
+                     BLOCK_C: tl.constexpr, CHUNK: tl.constexpr, TAPS: tl.constexpr, PDL: tl.constexpr):
+        follow(PDL)
         """``Delay._process_pieces`` in one program: per piece of ``chunk`` frames, two heads read
         and crossfaded (the output), the one-pole low-pass frame by frame (into ``filtered``
         ``(C, chunk)``), the feedback gain,
@@ -129,14 +131,16 @@ def delayed_mix(delay, dry: torch.Tensor, wet: torch.Tensor, weights: torch.Tens
     channels, frames = dry.shape
     history = delay._history
     _delayed_mix_kernel[(channels,)](dry, *dry.stride(), wet, wet.stride(0), weights, history, history.stride(0),
-                                     out, out.stride(0), frames, delay.delay, TILE=TILE, num_warps=WARPS)
+                                     out, out.stride(0), frames, delay.delay, TILE=TILE, num_warps=WARPS,
+                                     **chained(out))
     return out
 
 
 if triton is not None:
     @triton.jit
     def _delayed_mix_kernel(dry, dry_stride, dry_step, wet, wet_stride, weights, history, history_stride, out,
-                            out_stride, frames, delay, TILE: tl.constexpr):
+                            out_stride, frames, delay, TILE: tl.constexpr, PDL: tl.constexpr):
+        follow(PDL)
         """One program per channel: the mix (the delayed dry is ``[history, dry][t]``), then the
         history moves on by ``frames`` (a forward copy in tiles, each read before its writes)."""
         channel = tl.program_id(0)

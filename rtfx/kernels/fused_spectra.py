@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .fused import tl, triton
+from .fused import chained, follow, tl, triton
 
 TILE = 2048  # ring entries per tile: channels of the program times partitions
 WARPS = 4
@@ -29,14 +29,16 @@ def ring_product(spectrum: torch.Tensor, ring: torch.Tensor, spectra: torch.Tens
     parts = min(TILE // block_groups, triton.next_power_of_2(K))
     _ring_kernel[(F * rows, triton.cdiv(groups, block_groups))](
         torch.view_as_real(spectrum), torch.view_as_real(ring), torch.view_as_real(spectra), slot,
-        torch.view_as_real(out), rows, groups, K, F, BLOCK_G=block_groups, PARTS=parts, num_warps=WARPS)
+        torch.view_as_real(out), rows, groups, K, F, BLOCK_G=block_groups, PARTS=parts, num_warps=WARPS,
+        **chained(out))
     return out
 
 
 if triton is not None:
     @triton.jit
     def _ring_kernel(spectrum, ring, spectra, slot, out, rows, groups, K, F, BLOCK_G: tl.constexpr,
-                     PARTS: tl.constexpr):
+                     PARTS: tl.constexpr, PDL: tl.constexpr):
+        follow(PDL)
         line, first_group = tl.program_id(0), tl.program_id(1) * BLOCK_G  # line = f * rows + r
         f, r = line // rows, line % rows
         g = first_group + tl.arange(0, BLOCK_G)
