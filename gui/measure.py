@@ -28,7 +28,8 @@ def measure_chain(preset: dict, samplerate: int, blocksize: int, channels: int, 
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("no CUDA GPU on this machine")
     torch.set_num_threads(1)
-    processor = BlockProcessor(chain_from_preset(preset), ProcessSpec(samplerate, blocksize, channels, device))
+    processor = BlockProcessor(chain_from_preset(preset), ProcessSpec(samplerate, blocksize, channels, device),
+                               ahead=True)  # as the live engine runs it
     block = (0.1 * np.random.default_rng(0).standard_normal((blocksize, channels))).astype(np.float32)
     out = np.zeros_like(block)
     blocks = max(50, int(seconds * samplerate / blocksize))
