@@ -6,7 +6,8 @@ parallel, but about 35 small ops per block, and on a GPU each op costs ~2 us wha
 Here each effect's whole block is one Triton program (one warp) in three passes: the level (or
 the curve's target) of every frame, in tiles, into a per-frame scratch (``scratch``); the
 recursions frame by frame, scalar, each reading its frame's level and writing its reduction
-back in place; the gains applied, in tiles. A barrier separates the passes. (Picking a frame
+back in place (the next frame's level is loaded while a frame computes, so the load's latency
+hides behind the arithmetic); the gains applied, in tiles. A barrier separates the passes. (Picking a frame
 out of a tile held in registers took a reduction per frame: 14-16 us a block on an H100,
 against ~2 us of scalar loads.) The states live in the same tensors as the torch kernels' (for example
 ``DecayingMax._carried``, ``LatestIndex.state``, ``Smoother.state``), so ``reset``, the meters
@@ -131,8 +132,10 @@ if triton is not None:
         opens, closes, hold_frames = tl.load(open_level), tl.load(close_level), tl.load(hold)
         attack, release = tl.load(coefs), tl.load(coefs + 1)
         drive_open, drive_closed = tl.load(drives), tl.load(drives + 1)
+        level = tl.load(sequence)
         for n in range(0, frames):  # the recursions, frame by frame: level in, reduction out
-            peak = tl.maximum(tl.load(sequence + n), carried)
+            following = tl.load(sequence + n + 1, mask=n + 1 < frames, other=0.0)  # in flight meanwhile
+            peak = tl.maximum(level, carried)
             carried = decay * peak
             now = tl.cast(n, tl.int64)
             above_at = tl.where(peak > opens, now, above_at)
@@ -141,6 +144,7 @@ if triton is not None:
             held_open = now - open_at <= hold_frames
             gain_db = tl.where(held_open, attack, release) * gain_db + tl.where(held_open, drive_open, drive_closed)
             tl.store(sequence + n, gain_db)
+            level = following
         tl.debug_barrier()
         _gains_applied(x, x_stride, x_step, x, x_stride, x_step, out, out_stride, sequence, x, blend, frames, channels,
                        SPLIT=False, MAKEUP=False, BLEND=BLEND, BLOCK_C=BLOCK_C, TILE=TILE)
@@ -157,7 +161,6 @@ if triton is not None:
                            SOFT_KNEE: tl.constexpr, SPLIT: tl.constexpr, SIDE_SWITCH: tl.constexpr,
                            MAKEUP: tl.constexpr, BLEND: tl.constexpr, BLOCK_C: tl.constexpr, TILE: tl.constexpr,
                            PDL: tl.constexpr):
-        follow(PDL)
         """Level in dB -> static curve -> release peak -> attack smoothing -> gain, per sample.
 
         Curves: ``SOFT_KNEE`` (the compressor's: knee start, width, slope, knee slope) or a
@@ -166,6 +169,7 @@ if triton is not None:
         ``SIDE_SWITCH``: the detector reads ``side`` only while ``side_on`` holds, else ``x``.
         ``MAKEUP``, ``BLEND``: see ``_gains_applied``.
         """
+        follow(PDL)
         rows, cols = tl.arange(0, BLOCK_C), tl.arange(0, TILE)
         a, b, c, d = tl.load(curve_a), tl.load(curve_b), tl.load(curve_c), tl.load(curve_d)
         for start in range(0, frames, TILE):  # the curve's target reduction of each frame
@@ -192,11 +196,14 @@ if triton is not None:
         carried = tl.exp(tl.load(peak_carried))  # a * p[n-1] of the release peak
         smoothed = tl.load(smooth_state)
         keep, take = tl.load(smooth_carry), tl.load(smooth_fall)  # c and 1 - c
+        frame_target = tl.load(sequence)
         for n in range(0, frames):  # the recursions, frame by frame: target in, reduction out
-            peak = tl.maximum(tl.load(sequence + n), carried)
+            following = tl.load(sequence + n + 1, mask=n + 1 < frames, other=0.0)  # in flight meanwhile
+            peak = tl.maximum(frame_target, carried)
             carried = decay * peak
             smoothed = keep * smoothed + take * peak
             tl.store(sequence + n, smoothed)
+            frame_target = following
         tl.debug_barrier()
         _gains_applied(x, x_stride, x_step, low, low_stride, low_step, out, out_stride, sequence, makeup, blend,
                        frames, channels, SPLIT=SPLIT, MAKEUP=MAKEUP, BLEND=BLEND, BLOCK_C=BLOCK_C, TILE=TILE)

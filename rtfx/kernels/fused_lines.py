@@ -76,13 +76,13 @@ if triton is not None:
                      fade, feedback, powers, state, filtered, filtered_stride, blend, frames, channels, chunk,
                      PING_PONG: tl.constexpr, BLEND: tl.constexpr,
                      BLOCK_C: tl.constexpr, CHUNK: tl.constexpr, TAPS: tl.constexpr, PDL: tl.constexpr):
-        follow(PDL)
         """``Delay._process_pieces`` in one program: per piece of ``chunk`` frames, two heads read
         and crossfaded (the output), the one-pole low-pass frame by frame (into ``filtered``
         ``(C, chunk)``), the feedback gain,
         the routing (ping-pong: each row's echo to the next row, the input's mean into row 0)
         and the write into the ring; a barrier before the next piece reads what it wrote.
         ``BLEND``: then the output becomes ``x + blend * (wet - x)``."""
+        follow(PDL)
         rows, cols, taps = tl.arange(0, BLOCK_C), tl.arange(0, CHUNK), tl.arange(0, TAPS)
         live = rows < channels
         pole = tl.load(powers)  # a (the first power of the pole)
@@ -102,9 +102,12 @@ if triton is not None:
             wet = head + tl.load(fade + at, mask=cols < length, other=0.0)[None, :] * (other - head)
             tl.store(out + rows[:, None] * out_stride + at[None, :], wet, mask=inside)
             tl.debug_barrier()
+            sample = tl.load(out + rows * out_stride + begin, mask=live, other=0.0)
             for i in range(0, length):  # the low-pass, frame by frame (the wet block as written)
-                last = (1.0 - pole) * tl.load(out + rows * out_stride + begin + i, mask=live, other=0.0) + pole * last
+                following = tl.load(out + rows * out_stride + begin + i + 1, mask=live & (i + 1 < length), other=0.0)
+                last = (1.0 - pole) * sample + pole * last
                 tl.store(filtered + rows * filtered_stride + i, last, mask=live)
+                sample = following  # loaded while this frame computed
             tl.debug_barrier()
             fed = tl.load(filtered + rows[:, None] * filtered_stride + cols[None, :], mask=inside, other=0.0)
             fed *= tl.load(feedback + at, mask=cols < length, other=0.0)[None, :]
@@ -140,9 +143,9 @@ if triton is not None:
     @triton.jit
     def _delayed_mix_kernel(dry, dry_stride, dry_step, wet, wet_stride, weights, history, history_stride, out,
                             out_stride, frames, delay, TILE: tl.constexpr, PDL: tl.constexpr):
-        follow(PDL)
         """One program per channel: the mix (the delayed dry is ``[history, dry][t]``), then the
         history moves on by ``frames`` (a forward copy in tiles, each read before its writes)."""
+        follow(PDL)
         channel = tl.program_id(0)
         dry += channel * dry_stride
         wet += channel * wet_stride
