@@ -102,12 +102,9 @@ if triton is not None:
             wet = head + tl.load(fade + at, mask=cols < length, other=0.0)[None, :] * (other - head)
             tl.store(out + rows[:, None] * out_stride + at[None, :], wet, mask=inside)
             tl.debug_barrier()
-            sample = tl.load(out + rows * out_stride + begin, mask=live, other=0.0)
             for i in range(0, length):  # the low-pass, frame by frame (the wet block as written)
-                following = tl.load(out + rows * out_stride + begin + i + 1, mask=live & (i + 1 < length), other=0.0)
-                last = (1.0 - pole) * sample + pole * last
+                last = (1.0 - pole) * tl.load(out + rows * out_stride + begin + i, mask=live, other=0.0) + pole * last
                 tl.store(filtered + rows * filtered_stride + i, last, mask=live)
-                sample = following  # loaded while this frame computed
             tl.debug_barrier()
             fed = tl.load(filtered + rows[:, None] * filtered_stride + cols[None, :], mask=inside, other=0.0)
             fed *= tl.load(feedback + at, mask=cols < length, other=0.0)[None, :]
