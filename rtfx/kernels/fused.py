@@ -56,3 +56,5 @@ if triton is not None:
         if PDL:
             gdc_launch_dependents()
             gdc_wait()
+else:
+    follow = None  # without Triton no kernel is defined to call it
