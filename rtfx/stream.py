@@ -56,7 +56,7 @@ class BlockProcessor:
                 self.eager_reason = "; ".join(problems)
         self.chain = self.runner.chain if self.runner else chain.prepare(spec)
         # Host buffers (channels, blocksize): the guard runs on them in numpy (a few us less
-        # than torch ops per block). The graph runner's input is its pinned control bank.
+        # than torch ops per block). The graph runner's input is in its control bank.
         pin = pin and self.runner is None
         self._host_in = torch.zeros(spec.channels, spec.blocksize, pin_memory=pin)
         self._in = self._host_in.numpy()

@@ -2,12 +2,13 @@
 
 Per block: the host side of every effect (``before_block``: parameter ramps, coefficient
 designs, ring positions) writes its controls into one host buffer together with the input
-block, staged into pinned memory; then one graph replay copies all of it to the device, runs every kernel of the chain
-and the output guard, and copies the output back to pinned memory. With Triton the first and
-the last kernel read and write the pinned buffers themselves (``kernels/fused_io.py``); without
-it the copies are copy nodes of the graph. Changing a parameter never re-captures. A live stream announces its next
-block (``run(frames, ahead=...)``): the host side of that block then runs while the GPU works.
-A chain whose structure changes is a new ``GraphRunner`` (built off the audio thread).
+block, staged into pinned memory; then one graph replay copies all of it to the device, runs
+every kernel of the chain and the output guard, and copies the output back to pinned memory.
+With Triton the first and the last kernel read and write the pinned buffers themselves
+(``kernels/fused_io.py``); without it the copies are copy nodes of the graph. Changing a
+parameter never re-captures. A live stream announces its next block (``run(frames, ahead=)``):
+the host side of that block then runs while the GPU works on this one. A chain whose structure
+changes is a new ``GraphRunner`` (built off the audio thread).
 """
 from __future__ import annotations
 
@@ -111,7 +112,7 @@ class GraphRunner:
     @property
     def inputs(self) -> np.ndarray:
         """Where the next block's input goes: ``(blocksize, channels)`` float32 numpy view of
-        pinned memory (write ``[:frames]``, then ``run(frames)``)."""
+        the control bank's host buffer (write ``[:frames]``, then ``run(frames)``)."""
         return self.input.values
 
     def run(self, frames: int, ahead: int | None = None) -> tuple[np.ndarray, bool]:
