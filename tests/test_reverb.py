@@ -168,6 +168,20 @@ def test_convolution_reverb_equals_oaconvolve_of_the_ir(values, blocksize, devic
     assert rel_err(y, reference) <= 1e-5
 
 
+@pytest.mark.parametrize("capture", [False, True])
+def test_the_cuts_reach_their_set_value_when_a_ramp_ends_at_a_block_start(capture):
+    """The cut's ramp (1440 frames at 48 kHz) ends in the first 4-frame step of the fourth
+    359-frame block: that block's stepped values hold still, yet the filter must move."""
+    effect = ConvolutionReverb(file=IR_DIR / "room.wav", mix=1.0)
+    effect.prepare(ProcessSpec(RATE, 512, 2, capture=capture))
+    assert effect._smoothed["low_cut_hz"]._ramp_frames == 4 * 359 + 4
+    effect.set("low_cut_hz", 300.0)
+    for _ in range(6):
+        effect.process(torch.zeros(2, 359))
+    assert effect.value("low_cut_hz") == 300.0
+    np.testing.assert_array_equal(effect._cut.sos, effect.cuts())
+
+
 def test_convolution_reverb_on_a_mono_stream_uses_the_left_ir_channel():
     effect = ConvolutionReverb(file=IR_DIR / "room.wav", mix=1.0, predelay_ms=0.0, low_cut_hz=20.0)
     effect.prepare(ProcessSpec(RATE, 128, 1))

@@ -26,6 +26,7 @@ PREDELAY = Param("predelay_ms", "ms", 0.0, MAX_PREDELAY_MS, 10.0, ramp_ms=0.0,
 PREDELAY_FADE_MS = 50.0
 #: Q of the convolution reverb's low and high cut (Butterworth).
 CUT_Q = 0.7071
+CUTS = ("low_cut_hz", "high_cut_hz")  # the convolution reverb's cut parameters
 REVERB_MIX = 0.25
 #: Line delays at size 1, in seconds: spread log-evenly over this range, then made prime.
 LINE_DELAYS_S = (0.025, 0.06)
@@ -179,7 +180,7 @@ class ConvolutionReverb(Convolution):
 
     def cuts(self) -> np.ndarray:
         """The two sections of the low and high cut at their current values."""
-        return self.cut_steps({name: np.array([self.value(name)]) for name in ("low_cut_hz", "high_cut_hz")})[0]
+        return self.cut_steps({name: np.array([self.value(name)]) for name in CUTS})[0]
 
     def cut_steps(self, values: dict[str, np.ndarray]) -> np.ndarray:
         """The cuts for S sets of parameter values (``(S,)`` arrays): ``(S, 2, 6)``."""
@@ -192,6 +193,7 @@ class ConvolutionReverb(Convolution):
     def _prepare(self, spec: ProcessSpec) -> None:
         super()._prepare(spec)
         self._cut = SosFilter(self.cuts(), spec.channels, spec.blocksize, spec.device)
+        self._cut_at = [self.value(name) for name in CUTS]  # the cut values the filter holds
         self._predelay = make_predelay(spec)
         self._cut_steps = None  # a ramping block's cut designs, ``(S, 2, 6)`` (normal mode)
 
@@ -199,6 +201,7 @@ class ConvolutionReverb(Convolution):
         self._predelay.set_delay(predelay_samples(self))
         if self.ramp_values is not None:  # the cuts move in ``_control``
             return
+        self._cut_at = [self.value(name) for name in CUTS]
         sections = self.cuts()
         if not np.array_equal(sections, self._cut.sos):
             self._cut.set_sos(sections)
@@ -208,8 +211,10 @@ class ConvolutionReverb(Convolution):
         self._predelay.before_block(frames)
         self._cut_steps = None
         values = self.ramp_values
-        if values is not None and any(np.ptp(values[name]) > 0 for name in ("low_cut_hz", "high_cut_hz")):
-            # The cuts ramp in steps of ``ramp_values_step``.
+        if values is not None and any((values[name] != at).any() for name, at in zip(CUTS, self._cut_at)):
+            # The cuts ramp in steps of ``ramp_values_step`` (also when the last step of a ramp
+            # is the block's first: its values then hold still, but differ from the filter's).
+            self._cut_at = [values[name][-1] for name in CUTS]
             steps, step = self.cut_steps(values), self.ramp_values_step
             if not self.spec.capture:
                 self._cut_steps = steps  # filtered step by step in ``_process``
