@@ -5,8 +5,8 @@ whether the fused kernels serve a device. On GPUs that have it (compute capabili
 later), each fused kernel is launched as a programmatic dependent of the kernel before it
 (``chained``): the GPU schedules it while its predecessor still runs, and it waits for that one
 to finish at its first line (``follow``). In a graph of dependent kernels that hides most of the
-gap between two launches (an H100, 20 tiny kernels: 53 -> 32 us a replay). Tests run them on a GPU, or on the CPU under
-``TRITON_INTERPRET=1`` (Triton's interpreter).
+gap between two launches (an H100, 20 tiny kernels: 53 -> 32 us a replay). Tests run the kernels
+on a GPU, or on the CPU under ``TRITON_INTERPRET=1`` (Triton's interpreter).
 """
 from __future__ import annotations
 
