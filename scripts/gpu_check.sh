@@ -16,6 +16,7 @@ export PYTHONPATH=/tmp/site:$PWD
 {
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
     python3 -c "import sys, torch, scipy, numpy; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, 'scipy', scipy.__version__, 'numpy', numpy.__version__)"
+    python3 -c "import triton; print('triton', triton.__version__)" 2>/dev/null || echo "no triton (fused kernels off)"
     date -u +%Y-%m-%dT%H:%M:%SZ
     git log -1 --format='commit %h %s' 2>/dev/null
 } > "$out/machine.txt"
