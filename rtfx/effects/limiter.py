@@ -5,6 +5,7 @@ import torch
 
 from ..controls import Control
 from ..effect import Effect
+from ..kernels import fused, fused_limiter
 from ..kernels.dynamics import DbGain, LinkedLevel
 from ..kernels.envelope import F64, DecayingMax, Views, coefficient, sliding_max
 from ..params import Param
@@ -69,6 +70,7 @@ class Limiter(Effect):
         self._floor, self._ceiling = Control(1, device), Control(1, device)
         self._drive = GainRamp(spec)
         self._last_average = self._average[:1].zero_()
+        self._fused = fused.available(device)  # the block as one Triton kernel (fused_limiter)
         self._snap_gains()
 
     def _cut(self, n: int) -> tuple:
@@ -117,6 +119,9 @@ class Limiter(Effect):
 
     def _process(self, x: torch.Tensor) -> torch.Tensor:
         frames, lag = x.shape[-1], self.latency
+        if self._fused:
+            self._last_average = self._average[:frames]
+            return fused_limiter.limiter(self, x, self._gain.out[:, :frames])
         lines, driven, window, sums, sums_end, sums_start, average, delayed = self._buffers(frames)
         (needed, new_needed, *_), (held, new_held, *_), (_, new_audio, *_) = lines
         driven = self._drive.apply(x, driven)
