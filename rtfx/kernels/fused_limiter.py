@@ -20,7 +20,10 @@ from .fused import chained, follow, tl, triton
 
 TILE = 64  # frames per tile
 SPAN = 64  # look-ahead values per step of the sliding maximum and the average
-WARPS = 1  # one warp: the release is scalar, and its barriers cost least
+#: Two warps. The release is scalar, so fewer warps cost less at the barriers, but with one warp
+#: Triton 3.6 compiled the tiled window maxima wrong on an H100 (some rows missed the window's
+#: last value, depending on the data); the interpreter runs it right either way.
+WARPS = 2
 
 
 def limiter(effect, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
