@@ -19,7 +19,8 @@ length ``1..max_block``.
   block), with a bounded worst tick.
 - ``CaptureConvolver``: the uniform layout for a CUDA graph (``spec.capture``): partitions of
   the block size, every tick the same kernels with the same arguments (the delay line's slot
-  and the tick's offsets in a device tensor), one batched product over all partitions.
+  and the tick's offsets in a device tensor), one batched product over all partitions; for
+  long IRs on many channels the far taps in larger partitions, spread over the ticks (``far``).
 - ``make_convolver``: picks ``DirectFIR``, uniform or non-uniform from a cost model (in
   capture mode ``DirectFIR`` or ``CaptureConvolver``).
 
@@ -37,6 +38,7 @@ from . import fused, fused_convolver
 from . import nonuniform as nu
 from .fused_fir import FusedFIR
 from .fir import DirectCore, DirectFIR, InputHistory, ShiftedHistory, as_taps, check_block, check_max_block
+from .far import FarSegment, far_ratio
 from .upols import RingSegment, Segment
 
 
@@ -221,20 +223,29 @@ class CaptureConvolver:
     captured from one such call replays every later one, also after a shorter call (the end
     of a file, run eagerly) has moved the ticks off the block boundaries.
 
-    Same arguments and ``process`` as ``PartitionedConvolver`` (without ``partition``);
+    A long IR on many channels (``far.far_ratio``: where the fused kernels run and the ring
+    would read 16 MB a tick) keeps only taps ``[G, 2Q)`` in that ring; a ``far.FarSegment`` takes
+    the rest in partitions of ``Q = R G``, each tick doing one channel group's share of a result.
+
+    Same arguments and ``process`` as ``PartitionedConvolver`` (without ``partition``), and
+    ``far``: the far segment's ``R`` (0: none; default: ``far_ratio``'s choice).
     ``before_block(frames)`` must precede each ``process`` of ``frames``.
     """
 
-    def __init__(self, taps, channels: int, max_block: int, device="cpu") -> None:
+    def __init__(self, taps, channels: int, max_block: int, device="cpu", far: int | None = None) -> None:
         h = as_taps(taps, channels)
         self.channels = C = int(channels)
         self.max_block = G = self.partition = check_max_block(max_block)
         self.device = torch.device(device)
         self.num_taps = T = h.shape[1]
-        K = max(1, -(-(T - G) // G))
+        self.fused = fused.available(self.device)  # the steps around a tick as two kernels
+        if far is None:
+            far = far_ratio(T, G, C) if self.fused else 0
+        near = min(T, 2 * far * G) if far else T  # the uniform ring's taps end
+        K = max(1, -(-(near - G) // G))
         self._head = DirectCore(h[:, :G], C, G, self.device)
         self._seg = RingSegment(h[:row_period(h, C)], G, G, K, C, self.device)
-        self.fused = fused.available(self.device)  # the steps around a tick as two kernels
+        self._far = FarSegment(h[:row_period(h, C)], G, far, C, self.device) if far else None
         self._head_taps = torch.tensor(h[:, :G], dtype=torch.float32, device=self.device)
         # the tick's window ends up to G - 1 samples before the newest input
         self._hist = ShiftedHistory(C, 3 * G - 1, G, self.device)
@@ -272,29 +283,35 @@ class CaptureConvolver:
             self._tail_at.values[:frames] = np.arange(start, start + frames)
             self._tail_at.commit()
         self._written = (back, tail)
+        if self._far:
+            self._far.before_block(self._pos, frames)
         self._pos += frames
 
     def process(self, x: torch.Tensor) -> torch.Tensor:
         n = check_block(x, self.channels, self.max_block)
         G, hist = self.partition, self._hist
+        far = self._far.compute(x) if self._far else None
         if self.fused and n == G:  # fused_convolver: the same steps, two kernels around the tick
             window = fused_convolver.append_window(x, hist.buf, hist.keep, self._window_at.tensor, self._window)
             tick = self._seg.tick(window, self._slot.tensor)
-            return fused_convolver.finish(self._tails, tick, self._tail_at.tensor, self._head_taps, hist.buf, self._out)
-        hist.append(x)
-        if n == G or self._due:  # a full call always holds one tick
-            window = torch.index_select(hist.buf, 1, self._window_at.tensor, out=self._window)
-            self._tails[:, :G].copy_(self._tails[:, G:])
-            self._tails[:, G:].copy_(self._seg.tick(window, self._slot.tensor))
-        tail = torch.index_select(self._tails, 1, self._tail_at.tensor[:n], out=self._tail[:, :n])
-        out = self._out[:, :n]
-        self._head.run_add(hist.window(0, self._head.T - 1 + n), tail, out)
-        return out
+            out = fused_convolver.finish(self._tails, tick, self._tail_at.tensor, self._head_taps, hist.buf, self._out)
+        else:
+            hist.append(x)
+            if n == G or self._due:  # a full call always holds one tick
+                window = torch.index_select(hist.buf, 1, self._window_at.tensor, out=self._window)
+                self._tails[:, :G].copy_(self._tails[:, G:])
+                self._tails[:, G:].copy_(self._seg.tick(window, self._slot.tensor))
+            tail = torch.index_select(self._tails, 1, self._tail_at.tensor[:n], out=self._tail[:, :n])
+            out = self._out[:, :n]
+            self._head.run_add(hist.window(0, self._head.T - 1 + n), tail, out)
+        return self._far.add(far, out) if self._far else out
 
     def reset(self) -> None:
         """Clear all signal state (input history, delay line, pending output); keep the IR."""
         self._hist.reset()
         self._seg.reset()
+        if self._far:
+            self._far.reset()
         self._tails.zero_()
         self._pos = 0
 
