@@ -18,7 +18,7 @@ def host_buffer(shape, dtype, device) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("device", TRITON_DEVICES)
-@pytest.mark.parametrize("frames, channels", [(64, 2), (300, 3), (1, 1)])
+@pytest.mark.parametrize("frames, channels", [(64, 2), (300, 3), (1, 1), (128, 64), (70, 70)])
 def test_arrive_copies_the_bank_and_sanitises_the_input(device, frames, channels):
     rng = np.random.default_rng(frames)
     words = 1500 + frames * channels // 2  # more than one copying program
@@ -39,7 +39,7 @@ def test_arrive_copies_the_bank_and_sanitises_the_input(device, frames, channels
 
 
 @pytest.mark.parametrize("device", TRITON_DEVICES)
-@pytest.mark.parametrize("frames, channels", [(64, 2), (700, 3)])
+@pytest.mark.parametrize("frames, channels", [(64, 2), (700, 3), (128, 64), (70, 70)])
 def test_depart_clips_and_sums(device, frames, channels):
     rng = np.random.default_rng(channels)
     wide = torch.from_numpy(rng.standard_normal((channels, frames + 3)).astype(np.float32) * 2).to(device)

@@ -71,7 +71,7 @@ class FarSegment:
         self.X = torch.zeros(channels, K, F, **cplx)  # input spectra, block b at slot b % K
         self.inputs = torch.zeros(channels, 4 * Q, device=device)  # input ring, sample n at n % 4Q
         self.results = torch.zeros(channels, 3 * Q, device=device)  # result m at (m % 3) Q
-        #: [position, group, slot, window start, result slot] of the call (int64)
+        #: [position, group, slot, window start, result slot] of the call (int64; positions are samples)
         self.far_at = Control(5, device, torch.int64)
         self.window = torch.zeros(self.per, 2 * Q, device=device)  # the tick's group's input
         self.spectrum = torch.zeros(self.per, F, **cplx)  # ... and its result's spectrum
@@ -89,7 +89,7 @@ class FarSegment:
         if crossed:
             tick = position // G + 1
             m = tick // R - 1
-            self.far_at.set([position, tick % R, m % self.K, (m - 1) * Q % (4 * Q), m % 3])
+            self.far_at.set([position, tick % R, m % self.K, (m - 1) * Q, m % 3])
         else:
             self.far_at.values[0] = position
             self.far_at.commit()

@@ -1,14 +1,14 @@
 """The three GPU kernels of a ``far.FarSegment``'s tick (Triton); the FFTs run between them.
 
-- ``enter``: a program per channel writes the call's input into the input ring; the programs of
-  the tick's channel group then gather their windows (after a barrier: the window may end in
-  the call's own samples).
+- ``enter``: a program per channel writes the call's input into the input ring; more programs
+  gather the tick's group's windows in pieces, the call's own samples from its input (no
+  program waits for another).
 - ``multiply_add``: a program per range of bins and channel of the group enters the new
   spectrum into the delay line at the result's slot, then sums ``X_{m-j} H_j`` over the
   partitions in tiles (complex numbers as (real, imaginary) float32 pairs).
-- ``add``: a program per channel; the group's programs store the last ``Q`` samples of the
-  inverse transform as result ``m``; every program adds the results due at the call's samples
-  to the output (result ``n // Q - 2`` at sample ``n``: never the one stored).
+- ``add``: a program per channel adds the results due at the call's samples to the output
+  (result ``n // Q - 2`` at sample ``n``: never the one stored); more programs store the last
+  ``Q`` samples of the tick's inverse transform as result ``m``, in pieces.
 
 The group, slots and stream position come from the device control ``far_at``, so a CUDA graph
 replays every tick. ``tests/test_far.py`` checks them against the torch path.
@@ -20,18 +20,20 @@ import torch
 from .fused import chained, follow, tl, triton
 
 TILE = 1024  # samples per tile of the copies
-BINS = 64  # bins per program of the multiply-add
-PARTS = 16  # partitions per tile of the multiply-add
+BINS = 16  # bins per program of the multiply-add (an H100, 64 ch x 10 s: 16 x 32 took 7.6 us, 64 x 16 10.1)
+PARTS = 32  # partitions per tile of the multiply-add
 
 
 def enter(x: torch.Tensor, inputs: torch.Tensor, far_at: torch.Tensor, window: torch.Tensor | None) -> None:
-    """Write ``x`` ``(C, n)`` into the ring ``inputs`` ``(C, L)`` from ``far_at[0]``; with a
-    ``window`` ``(C/R, 2Q)``, fill it from the ring for group ``far_at[1]`` from ``far_at[3]``."""
+    """Write ``x`` ``(C, n)`` into the ring ``inputs`` ``(C, L)`` from sample ``far_at[0]``; with
+    a ``window`` ``(C/R, 2Q)``, fill it for group ``far_at[1]`` with samples from ``far_at[3]``."""
     channels, frames = x.shape
+    per, width = (0, 0) if window is None else window.shape
     target = inputs if window is None else window
-    _enter_kernel[(channels,)](x, *x.stride(), inputs, inputs.stride(0), inputs.shape[1], far_at, target,
-                               target.stride(0), target.shape[1], target.shape[0], frames,
-                               WINDOW=window is not None, TILE=TILE, **chained(inputs))
+    pieces = triton.cdiv(width, TILE)
+    _enter_kernel[(channels + per * pieces,)](x, *x.stride(), inputs, inputs.stride(0), inputs.shape[1], far_at,
+                                              target, target.stride(0), width, pieces, per, channels, frames,
+                                              TILE=TILE, **chained(inputs))
 
 
 def multiply_add(spectrum: torch.Tensor, X: torch.Tensor, H: torch.Tensor, far_at: torch.Tensor,
@@ -50,38 +52,42 @@ def multiply_add(spectrum: torch.Tensor, X: torch.Tensor, H: torch.Tensor, far_a
 def add(samples: torch.Tensor | None, results: torch.Tensor, far_at: torch.Tensor, Q: int,
         out: torch.Tensor) -> torch.Tensor:
     """With ``samples`` ``(C/R, 2Q)``: ``results[group, slot]`` = its last ``Q`` (group
-    ``far_at[1]``, slot ``far_at[4]`` of ``results`` ``(C, 3Q)``). Then ``out`` ``(C, n)`` +=
+    ``far_at[1]``, slot ``far_at[4]`` of ``results`` ``(C, 3Q)``). And ``out`` ``(C, n)`` +=
     the results at samples ``far_at[0] + t``. Returns ``out``."""
     channels, frames = out.shape
-    store = samples is not None
-    source = samples if store else results
-    _add_kernel[(channels,)](source, source.stride(0), source.shape[0], results, results.stride(0), far_at, out,
-                             out.stride(0), frames, Q, STORE=store, TILE=TILE, **chained(out))
+    per = 0 if samples is None else samples.shape[0]
+    source = results if samples is None else samples
+    pieces = triton.cdiv(Q, TILE)
+    _add_kernel[(channels + per * pieces,)](source, source.stride(0), pieces, per, results, results.stride(0), far_at,
+                                            out, out.stride(0), channels, frames, Q, TILE=TILE, **chained(out))
     return out
 
 
 if triton is not None:
     @triton.jit
-    def _enter_kernel(x, x_stride, x_step, inputs, inputs_stride, size, far_at, window, window_stride, width, per,
-                      frames, WINDOW: tl.constexpr, TILE: tl.constexpr, PDL: tl.constexpr):
+    def _enter_kernel(x, x_stride, x_step, inputs, inputs_stride, size, far_at, window, window_stride, width,
+                      pieces, per, channels, frames, TILE: tl.constexpr, PDL: tl.constexpr):
         follow(PDL)
-        channel = tl.program_id(0)
+        program = tl.program_id(0)
         position = tl.load(far_at)
-        line = inputs + channel * inputs_stride
-        for start in range(0, frames, TILE):
-            t = start + tl.arange(0, TILE)
-            live = t < frames
-            value = tl.load(x + channel * x_stride + t * x_step, mask=live)
-            tl.store(line + (position + t) % size, value, mask=live)
-        if WINDOW:
-            first_channel = tl.load(far_at + 1) * per
-            if (channel >= first_channel) & (channel < first_channel + per):
-                tl.debug_barrier()  # the call's samples in the ring before the window reads them
-                origin = tl.load(far_at + 3)
-                row = window + (channel - first_channel) * window_stride
-                for start in range(0, width, TILE):
-                    i = start + tl.arange(0, TILE)
-                    tl.store(row + i, tl.load(line + (origin + i) % size, mask=i < width), mask=i < width)
+        if program < channels:  # the call's input into the ring
+            line = inputs + program * inputs_stride
+            for start in range(0, frames, TILE):
+                t = start + tl.arange(0, TILE)
+                live = t < frames
+                tl.store(line + (position + t) % size, tl.load(x + program * x_stride + t * x_step, mask=live),
+                         mask=live)
+        else:  # a piece of a window: older samples from the ring, the call's own from x
+            member, piece = (program - channels) // pieces, (program - channels) % pieces
+            channel = tl.load(far_at + 1) * per + member
+            i = piece * TILE + tl.arange(0, TILE)
+            sample = tl.load(far_at + 3) + i
+            inside = i < width
+            mine = sample >= position
+            older = tl.load(inputs + channel * inputs_stride + (sample % size + size) % size, mask=inside & ~mine,
+                            other=0.0)
+            fresh = tl.load(x + channel * x_stride + (sample - position) * x_step, mask=inside & mine, other=0.0)
+            tl.store(window + member * window_stride + i, older + fresh, mask=inside)
 
     @triton.jit
     def _multiply_add_kernel(spectrum, X, H, far_at, out, F, K, per, rows, BINS: tl.constexpr,
@@ -116,24 +122,23 @@ if triton is not None:
         tl.store(target + 1, tl.sum(total_im, axis=0), mask=live)
 
     @triton.jit
-    def _add_kernel(samples, samples_stride, per, results, results_stride, far_at, out, out_stride, frames, Q,
-                    STORE: tl.constexpr, TILE: tl.constexpr, PDL: tl.constexpr):
+    def _add_kernel(samples, samples_stride, pieces, per, results, results_stride, far_at, out, out_stride, channels,
+                    frames, Q, TILE: tl.constexpr, PDL: tl.constexpr):
         follow(PDL)
-        channel = tl.program_id(0)
-        line = results + channel * results_stride
-        if STORE:
-            first_channel = tl.load(far_at + 1) * per
-            if (channel >= first_channel) & (channel < first_channel + per):
-                source = samples + (channel - first_channel) * samples_stride + Q
-                target = line + tl.load(far_at + 4) * Q
-                for start in range(0, Q, TILE):
-                    j = start + tl.arange(0, TILE)
-                    tl.store(target + j, tl.load(source + j, mask=j < Q), mask=j < Q)
-        position = tl.load(far_at)
-        for start in range(0, frames, TILE):
-            t = start + tl.arange(0, TILE)
-            live = t < frames
-            n = position + t
-            place = (n // Q + 1) % 3 * Q + n % Q  # result n // Q - 2, at its slot
-            total = tl.load(out + channel * out_stride + t, mask=live) + tl.load(line + place, mask=live)
-            tl.store(out + channel * out_stride + t, total, mask=live)
+        program = tl.program_id(0)
+        if program < channels:  # the results due at the call's samples
+            position = tl.load(far_at)
+            line = results + program * results_stride
+            for start in range(0, frames, TILE):
+                t = start + tl.arange(0, TILE)
+                live = t < frames
+                n = position + t
+                place = (n // Q + 1) % 3 * Q + n % Q  # result n // Q - 2, at its slot
+                total = tl.load(out + program * out_stride + t, mask=live) + tl.load(line + place, mask=live)
+                tl.store(out + program * out_stride + t, total, mask=live)
+        else:  # a piece of the tick's samples stored as its group's result
+            member, piece = (program - channels) // pieces, (program - channels) % pieces
+            channel = tl.load(far_at + 1) * per + member
+            j = piece * TILE + tl.arange(0, TILE)
+            value = tl.load(samples + member * samples_stride + Q + j, mask=j < Q)
+            tl.store(results + channel * results_stride + tl.load(far_at + 4) * Q + j, value, mask=j < Q)
