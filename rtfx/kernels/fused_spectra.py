@@ -22,8 +22,9 @@ WARPS = 4
 def ring_product(spectrum: torch.Tensor, ring: torch.Tensor, spectra: torch.Tensor, slot: torch.Tensor,
                  out: torch.Tensor) -> torch.Tensor:
     """Write ``spectrum`` ``(C, F)`` into ``ring`` ``(F, rows, groups, K)`` at ``slot`` (``(1,)``
-    int64) and set ``out`` ``(F, rows, groups)`` to the ring's products with ``spectra``
-    ``(F, rows, K)``; channel ``c = g * rows + r``. All complex64, contiguous. Returns ``out``."""
+    int64) and set ``out`` ``(C, F)`` to the ring's products with ``spectra`` ``(F, rows, K)``;
+    channel ``c = g * rows + r``. All complex64, contiguous (``out`` channel-major, as the
+    inverse FFT reads it without a copy). Returns ``out``."""
     F, rows, groups, K = ring.shape
     block_groups = min(triton.next_power_of_2(groups), 16)
     parts = min(TILE // block_groups, triton.next_power_of_2(K))
@@ -65,6 +66,6 @@ if triton is not None:
             x_re, x_im = tl.split(x)
             total_re += x_re * h_re[None, :] - x_im * h_im[None, :]
             total_im += x_re * h_im[None, :] + x_im * h_re[None, :]
-        target = out + (line * groups + g) * 2
+        target = out + (channel * F + f) * 2
         tl.store(target, tl.sum(total_re, axis=1), mask=live)
         tl.store(target + 1, tl.sum(total_im, axis=1), mask=live)

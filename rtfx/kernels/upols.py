@@ -269,6 +269,7 @@ class RingSegment:
         self._product = (self.X.view(F * rows, groups, K), self.H_ring.view(F * rows, K, 1),
                          self._acc.view(F * rows, groups, 1))
         self._spectra = self._acc.permute(2, 1, 0)  # (groups, rows, F): channel-major for irfft
+        self._by_channel = torch.zeros(C, F, **cplx)  # the fused product's: contiguous for irfft
         self.fused = fused.available(device)  # the ring's entry and product in one kernel
 
     def reset(self) -> None:
@@ -286,7 +287,7 @@ class RingSegment:
         # on a GPU (in a graph, the results keep their addresses anyway).
         spectrum = torch.fft.rfft(window)  # (C, F)
         if self.fused:
-            fused_spectra.ring_product(spectrum, self.X, self.H, slot, self._acc)
+            spectra = fused_spectra.ring_product(spectrum, self.X, self.H, slot, self._by_channel)
         else:
             groups, rows = self._spectra.shape[:2]
             self.X.index_copy_(3, slot, spectrum.view(groups, rows, -1).permute(2, 1, 0).unsqueeze(3))
@@ -294,5 +295,6 @@ class RingSegment:
             torch.index_select(self.H, 2, index, out=self.H_ring)
             ring, partitions, acc = self._product
             torch.bmm(ring, partitions, out=acc)
-        samples = torch.fft.irfft(self._spectra, n=2 * self.Q, norm="forward")  # (groups, rows, 2Q)
+            spectra = self._spectra  # a permuted view: irfft copies it first
+        samples = torch.fft.irfft(spectra, n=2 * self.Q, norm="forward")  # (C or groups, rows, 2Q)
         return samples.reshape(-1, 2 * self.Q)[:, self.Q:]  # a view where irfft returns it contiguous (CUDA)
