@@ -55,7 +55,7 @@ class FarSegment:
 
     def __init__(self, h: np.ndarray, partition: int, ratio: int, channels: int, device) -> None:
         rows, taps = h.shape
-        self.G, self.R, self.C = partition, ratio, channels
+        self.G, self.R = partition, ratio
         self.Q = Q = partition * ratio
         self.K = K = -(-(taps - 2 * Q) // Q)
         if K < 1 or channels % ratio:
@@ -77,7 +77,7 @@ class FarSegment:
         self.spectrum = torch.zeros(self.per, F, **cplx)  # ... and its result's spectrum
         self.fused = fused.available(device)
         self._due = False
-        self._steps = torch.arange(max(4 * Q, K), device=device)
+        self._steps = torch.arange(2 * Q, device=device)  # sample offsets (a call: n <= G < 2Q)
         self._lags = torch.arange(0, -K, -1, device=device)
 
     def before_block(self, position: int, frames: int) -> None:
