@@ -82,12 +82,16 @@ class DelayLines:
         self._steps = torch.arange(max_block, device=device)  # j
         self._ring_index = torch.empty(max_block, dtype=torch.long, device=device)
         self._offsets = self._steps.expand(rows, max_block)
-        self._float_offsets = self._offsets.float()
+        self._float_offsets = self._offsets.double()
         self._index = torch.empty(rows, max_block, dtype=torch.long, device=device)
         self._indices: dict[int, torch.Tensor] = {}  # views of _index by width, made on first use
         self._next = torch.empty_like(self._index)
-        self._position = torch.empty(rows, max_block, **f32)
-        self._frac = torch.empty(rows, max_block, **f32)
+        # Positions in float64: in float32, at the ring's ~1e4 samples, a read would land up to
+        # ~1e-3 of a sample off (noise at about -60 dB of a bright signal, and a different
+        # rounding on every device)
+        self._position = torch.empty(rows, max_block, device=device, dtype=torch.float64)
+        self._frac = torch.empty_like(self._position)
+        self._weight = torch.empty(rows, max_block, **f32)
         self._other = torch.empty(rows, max_block, **f32)
 
     def before_block(self, frames: int) -> None:
@@ -148,8 +152,8 @@ class DelayLines:
         return torch.gather(self.ring, 1, index, out=out)
 
     def read_moving(self, delays: torch.Tensor, out: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """Read fractional delays ``delays`` ``(rows, k)`` (samples, one per output sample, for
-        the block's times from ``t0 + start`` on) by linear interpolation into ``out`` ``(rows, k)``."""
+        """Read fractional delays ``delays`` ``(rows, k)`` (float64 samples, one per output sample,
+        for the block's times from ``t0 + start`` on) by linear interpolation into ``out`` ``(rows, k)``."""
         k = delays.shape[-1]
         position = torch.sub(self._float_offsets[:, start : start + k], delays, out=self._position[:, :k])
         position.add_(self.origin)
@@ -160,7 +164,7 @@ class DelayLines:
         following = torch.add(index, 1, out=self._next[:, :k]).remainder_(self.length)
         torch.gather(self.ring, 1, index, out=out)
         other = torch.gather(self.ring, 1, following, out=self._other[:, :k])
-        return out.lerp_(other, frac)
+        return out.lerp_(other, self._weight[:, :k].copy_(frac))
 
     def reset(self) -> None:
         self.ring.zero_()
@@ -294,9 +298,10 @@ class FeedbackDelayNetwork:
         # views by block length k (built once: slicing costs ~1 us a view)
         self._writes = [self._written[:, :k] for k in range(max_block + 1)]
         self._outs = [self._out[:, :k] for k in range(max_block + 1)]
-        self._steps = torch.arange(1, max_block + 1, **f32)
-        self._ramp = Control((2, lines, 1), self.device)  # [delays at the block's start, change across it]
-        self._delays = torch.empty(lines, max_block, **f32)
+        f64 = dict(device=self.device, dtype=torch.float64)  # delays: see DelayLines._position
+        self._steps = torch.arange(1, max_block + 1, **f64)
+        self._ramp = Control((2, lines, 1), self.device, torch.float64)  # [delays at the block's start, change]
+        self._delays = torch.empty(lines, max_block, **f64)
         self._lags = torch.empty(lines, max_block, dtype=torch.long, device=self.device)
         self._lags_of = [self._lags[:, :k] for k in range(max_block + 1)]
         self._fixed = None
