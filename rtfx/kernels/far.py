@@ -83,16 +83,14 @@ class FarSegment:
     def before_block(self, position: int, frames: int) -> None:
         """Host side of a call of ``frames`` from stream sample ``position``: whether it holds
         a tick (a ``G`` boundary), and if so which group of which result it computes."""
-        G, R, Q = self.G, self.R, self.Q
-        crossed = (position + frames) // G > position // G
-        self._due = crossed
-        if crossed:
+        G, R, Q, values = self.G, self.R, self.Q, self.far_at.values
+        self._due = (position + frames) // G > position // G
+        values[0] = position
+        if self._due:
             tick = position // G + 1
-            m = tick // R - 1
-            self.far_at.set([position, tick % R, m % self.K, (m - 1) * Q, m % 3])
-        else:
-            self.far_at.values[0] = position
-            self.far_at.commit()
+            m = tick // R - 1  # the result this tick works on; its group: tick % R
+            values[1], values[2], values[3], values[4] = tick % R, m % self.K, (m - 1) * Q, m % 3
+        self.far_at.commit()
 
     def compute(self, x: torch.Tensor) -> torch.Tensor | None:
         """Enter the call's input ``(C, n)``; at a tick, compute this tick's group of its result.
