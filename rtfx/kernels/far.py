@@ -18,8 +18,9 @@ keeps ``[G, 2Q)``), so a tick reads ``R`` times less, and spreads each result's 
 
 Every tick runs the same kernels on the same memory: the group, the slots and the stream
 position are a device control (``far_at``) written by ``before_block``; the kernels are
-``fused_far``'s (Triton). The torch path here (eager: host indices) serves calls shorter than
-a block and is the kernels' reference.
+``fused_far``'s (Triton), also for calls shorter than a block. The torch path here (eager:
+host indices, allocating) is the kernels' reference; ``far_ratio`` only picks a far segment
+where the kernels run.
 """
 from __future__ import annotations
 
