@@ -244,8 +244,9 @@ class CaptureConvolver:
         near = min(T, 2 * far * G) if far else T  # the uniform ring's taps end
         K = max(1, -(-(near - G) // G))
         self._head = DirectCore(h[:, :G], C, G, self.device)
-        self._seg = RingSegment(h[:row_period(h, C)], G, G, K, C, self.device)
-        self._far = FarSegment(h[:row_period(h, C)], G, far, C, self.device) if far else None
+        distinct = h[:row_period(h, C)]  # the IR rows the channels share
+        self._seg = RingSegment(distinct, G, G, K, C, self.device)
+        self._far = FarSegment(distinct, G, far, C, self.device) if far else None
         self._head_taps = torch.tensor(h[:, :G], dtype=torch.float32, device=self.device)
         # the tick's window ends up to G - 1 samples before the newest input
         self._hist = ShiftedHistory(C, 3 * G - 1, G, self.device)
