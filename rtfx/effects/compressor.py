@@ -92,7 +92,6 @@ class Compressor(Effect):
             self._smoother.fix_chunks(self._smoothed["attack_ms"].param.minimum * 1e-3, spec.samplerate)
         self._gain = DbGain(spec.channels, frames, device, makeup=True)
         self._fused = fused.available(device)
-        self._sequence = fused_dynamics.scratch(spec)  # the fused kernel's per-frame values
         self._hpf = SosFilter(self._hpf_sections(), spec.channels, frames, device)
         self._hpf_hz = self.value("sidechain_hpf_hz")
         self._hpf_on = Control(1, device, torch.bool)

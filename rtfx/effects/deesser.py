@@ -51,7 +51,6 @@ class DeEsser(Effect):
             self._smoother.fix_chunks(self._smoothed["attack_ms"].param.minimum * 1e-3, spec.samplerate)
         self._gain = DbGain(spec.channels, frames, device)
         self._fused = fused.available(device)
-        self._sequence = fused_dynamics.scratch(spec)  # the fused kernel's per-frame values
         self._high = torch.empty(spec.channels, frames, device=device)
         self._buffers = Views(lambda n: (self._high[:, :n], self._reduction[:n]))
         self._times = None

@@ -58,7 +58,6 @@ class Gate(Effect):
             self._smoother.fix_chunks(coefficient(self._smoothed["attack_ms"].param.minimum * 1e-3, spec.samplerate))
         self._gain = DbGain(spec.channels, frames, device)
         self._fused = fused.available(device)
-        self._sequence = fused_dynamics.scratch(spec)  # the fused kernel's per-frame values
         # Linear levels that open and close the gate, and the hold in frames.
         self._open_level, self._close_level = Control(1, device, F64), Control(1, device, F64)
         self._hold_frames = Control(1, device, torch.int64)

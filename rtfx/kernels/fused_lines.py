@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .fused import chained, follow, given, tl, triton
+from .fused import chained, follow, given, then, tl, triton
 
 TILE = 128  # frames per tile
 WARPS = 4  # (the echo: 7.3 us a 64-frame block with one warp, 4.8 with four; H100)
@@ -63,7 +63,7 @@ def echo(effect, x: torch.Tensor, out: torch.Tensor, blend: torch.Tensor | None)
     _echo_kernel[(1,)](
         x, *x.stride(), out, out.stride(0), line.buffer, line.buffer.stride(0), line.size, line._write_index.tensor,
         heads._first.tensor, heads._weights.tensor, effect._fade.tensor, effect._feedback_ramp.tensor,
-        lowpass._powers, lowpass._state, effect._filtered, effect._filtered.stride(0), given(blend, x),
+        lowpass._powers, lowpass._state, given(blend, x),
         frames, channels, effect._chunk, PING_PONG=effect.ping_pong, BLEND=blend is not None,
         BLOCK_C=triton.next_power_of_2(channels), CHUNK=triton.next_power_of_2(effect._chunk),
         TAPS=line.taps, num_warps=WARPS, **chained(out))
@@ -73,13 +73,12 @@ def echo(effect, x: torch.Tensor, out: torch.Tensor, blend: torch.Tensor | None)
 if triton is not None:
     @triton.jit
     def _echo_kernel(x, x_stride, x_step, out, out_stride, ring, ring_stride, size, write_index, first, tap_weights,
-                     fade, feedback, powers, state, filtered, filtered_stride, blend, frames, channels, chunk,
+                     fade, feedback, powers, state, blend, frames, channels, chunk,
                      PING_PONG: tl.constexpr, BLEND: tl.constexpr,
                      BLOCK_C: tl.constexpr, CHUNK: tl.constexpr, TAPS: tl.constexpr, PDL: tl.constexpr):
         """``Delay._process_pieces`` in one program: per piece of ``chunk`` frames, two heads read
-        and crossfaded (the output), the one-pole low-pass frame by frame (into ``filtered``
-        ``(C, chunk)``), the feedback gain,
-        the routing (ping-pong: each row's echo to the next row, the input's mean into row 0)
+        and crossfaded (the output), the one-pole low-pass (a scan along the piece), the
+        feedback gain, the routing (ping-pong: each row's echo to the next row, the input's mean into row 0)
         and the write into the ring; a barrier before the next piece reads what it wrote.
         ``BLEND``: then the output becomes ``x + blend * (wet - x)``."""
         follow(PDL)
@@ -100,18 +99,19 @@ if triton is not None:
             other = tl.sum(tl.load(lines + ((first_old + reach) % size)[None, :, :], mask=inside[:, :, None],
                                    other=0.0) * weights_old[None, None, :], axis=2)
             wet = head + tl.load(fade + at, mask=cols < length, other=0.0)[None, :] * (other - head)
-            tl.store(out + rows[:, None] * out_stride + at[None, :], wet, mask=inside)
-            tl.debug_barrier()
-            for i in range(0, length):  # the low-pass, frame by frame (the wet block as written)
-                last = (1.0 - pole) * tl.load(out + rows * out_stride + begin + i, mask=live, other=0.0) + pole * last
-                tl.store(filtered + rows * filtered_stride + i, last, mask=live)
-            tl.debug_barrier()
-            fed = tl.load(filtered + rows[:, None] * filtered_stride + cols[None, :], mask=inside, other=0.0)
-            fed *= tl.load(feedback + at, mask=cols < length, other=0.0)[None, :]
+            # The low-pass y[i] = a y[i-1] + (1 - a) wet[i]: affine maps composed along the piece
+            # (past its end, the identity).
+            scales, shifts = tl.associative_scan((tl.where(inside, pole, 1.0), tl.where(inside, (1.0 - pole) * wet, 0.0)),
+                                                 1, then)
+            filtered = scales * last[:, None] + shifts
+            last = tl.sum(tl.where(cols[None, :] == CHUNK - 1, filtered, 0.0), axis=1)
+            fed = filtered * tl.load(feedback + at, mask=cols < length, other=0.0)[None, :]
             dry = tl.load(x + rows[:, None] * x_stride + at[None, :] * x_step, mask=inside, other=0.0)
-            if BLEND:  # the low-pass has read the wet block: overwrite it
+            if BLEND:
                 amount = tl.load(blend + at, mask=cols < length, other=0.0)[None, :]
                 tl.store(out + rows[:, None] * out_stride + at[None, :], dry + amount * (wet - dry), mask=inside)
+            else:
+                tl.store(out + rows[:, None] * out_stride + at[None, :], wet, mask=inside)
             if PING_PONG:
                 source = tl.where(rows == 0, channels - 1, rows - 1)  # the row whose echo each row takes
                 moved = tl.sum(tl.where((rows[None, :] == source[:, None])[:, :, None], fed[None, :, :], 0.0), axis=1)
