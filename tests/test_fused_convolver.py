@@ -10,6 +10,7 @@ import torch
 from rtfx.kernels.convolution import CaptureConvolver
 
 from conftest import TRITON_DEVICES, rel_err
+from test_fused_spectra import as_on_a_gpu
 
 pytest.importorskip("triton")
 
@@ -23,6 +24,7 @@ def test_fused_convolver_equals_torch(device, rows, channels, taps):
     h = rng.standard_normal((rows, taps)) * np.exp(-np.arange(taps) / 60)
     fast, plain = (CaptureConvolver(h, channels, 16, device) for _ in range(2))
     fast.fused, plain.fused = True, False
+    as_on_a_gpu(fast._seg)
     x = rng.standard_normal((channels, 16 * 40)).astype(np.float32)
     sizes = [16] * 20 + [5] + [16] * 19
     outputs, start = {fast: [], plain: []}, 0

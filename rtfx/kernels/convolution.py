@@ -253,7 +253,7 @@ class CaptureConvolver:
         self._window = torch.zeros(C, 2 * G, device=self.device)
         # [tail of the tick before the last | tail of the last tick]
         self._tails = torch.zeros(C, 2 * G, device=self.device)
-        self._tail = torch.zeros(C, G, device=self.device)
+        self._tail = torch.zeros(C, G, device=self.device)  # the call's tail; fused, small: the tick
         self._out = torch.zeros(C, G, device=self.device)
         self._slot = Control(1, self.device, torch.long)  # the tick's block b % K
         self._window_at = Control(2 * G, self.device, torch.long)  # window positions in _hist
@@ -294,8 +294,14 @@ class CaptureConvolver:
         far = self._far.compute(x) if self._far else None
         if self.fused and n == G:  # fused_convolver: the same steps, two kernels around the tick
             window = fused_convolver.append_window(x, hist.buf, hist.keep, self._window_at.tensor, self._window)
-            tick = self._seg.tick(window, self._slot.tensor)
-            out = fused_convolver.finish(self._tails, tick, self._tail_at.tensor, self._head_taps, hist.buf, self._out)
+            seg = self._seg
+            if seg.turns is not None:  # both transforms direct DFTs, in the ring's and the last kernel
+                out = fused_convolver.finish(self._tails, self._tail, self._tail_at.tensor, self._head_taps, hist.buf,
+                                             self._out, seg.spectra(window, self._slot.tensor), seg.turns)
+            else:
+                tick = seg.tick(window, self._slot.tensor)
+                out = fused_convolver.finish(self._tails, tick, self._tail_at.tensor, self._head_taps, hist.buf,
+                                             self._out)
         else:
             hist.append(x)
             if n == G or self._due:  # a full call always holds one tick

@@ -12,7 +12,9 @@ head's direct convolution (a batched GEMM). Here, a program per channel each:
   new tick stored as the tails' second half (after a barrier: every read of the old one first).
   The first half is not written: it is only ever read as the second half of the block before.
 
-The FFT ring (``upols.RingSegment``, ``fused_spectra``) runs between them.
+The FFT ring (``upols.RingSegment``, ``fused_spectra``) runs between them. For FFT sizes up to
+``fused_spectra.DIRECT_MAX`` the ring hands over the result's spectra and ``finish`` first makes
+the tick's samples from them, a direct inverse DFT (the inverse FFT and its input copy go).
 ``tests/test_fused_convolver.py`` checks them against the torch path.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import torch
 
 from .fused import chained, follow, tl, triton
+from .fused_spectra import INVERSE_ROWS
 
 TILE = 64  # frames and taps per tile of the head
 
@@ -37,21 +40,29 @@ def append_window(x: torch.Tensor, history: torch.Tensor, keep: int, window_at: 
 
 
 def finish(tails: torch.Tensor, tick: torch.Tensor, tail_at: torch.Tensor, head: torch.Tensor,
-           history: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+           history: torch.Tensor, out: torch.Tensor, spectra: torch.Tensor | None = None,
+           table: torch.Tensor | None = None) -> torch.Tensor:
     """``out`` ``(C, n)`` = ``[tails[:, G:], tick]`` at ``tail_at[:n]`` (``tails`` ``(C, 2G)``,
     ``tick`` ``(C, G)``) plus the head taps ``head`` ``(rows, <= G)`` (rows 1 or ``C``) run over
     ``history`` ``(C, size)``, whose last ``n`` samples are the block's; then ``tails[:, G:] =
-    tick``. Returns ``out``."""
+    tick``. With ``spectra`` ``(C, G + 1)`` complex64 and ``table`` (``fused_spectra.turns(2G)``),
+    ``tick`` is first set to the last ``G`` samples of ``irfft(spectra, 2G)`` unscaled (a direct
+    inverse DFT). Returns ``out``."""
     channels, frames = out.shape
     half = tick.shape[1]
     head_stride = head.stride(0) if head.shape[0] > 1 else 0  # a mono head serves every channel
+    direct = spectra is not None
     _finish_kernel[(channels,)](tails, tails.stride(0), tick, tick.stride(0), tail_at, head, head_stride, head.shape[1],
                                 history, history.stride(0), history.shape[1], out, out.stride(0),
-                                frames, half, HALF=triton.next_power_of_2(half), TILE=TILE, **chained(out))
+                                torch.view_as_real(spectra) if direct else tick, table if direct else tick,
+                                frames, half, DIRECT=direct, HALF=triton.next_power_of_2(half), TILE=TILE,
+                                BINS=triton.next_power_of_2(half + 1), ROWS=INVERSE_ROWS, **chained(out))
     return out
 
 
 if triton is not None:
+    from .fused_spectra import inverse_samples
+
     @triton.jit
     def _append_window_kernel(x, x_stride, x_step, history, history_stride, size, keep, window_at, window,
                               window_stride, width, frames, MOVED: tl.constexpr, WIDTH: tl.constexpr,
@@ -74,7 +85,8 @@ if triton is not None:
 
     @triton.jit
     def _finish_kernel(tails, tails_stride, tick, tick_stride, tail_at, head, head_stride, taps, history,
-                       history_stride, size, out, out_stride, frames, half, HALF: tl.constexpr, TILE: tl.constexpr,
+                       history_stride, size, out, out_stride, spectra, table, frames, half, DIRECT: tl.constexpr,
+                       HALF: tl.constexpr, TILE: tl.constexpr, BINS: tl.constexpr, ROWS: tl.constexpr,
                        PDL: tl.constexpr):
         follow(PDL)
         channel = tl.program_id(0)
@@ -83,6 +95,9 @@ if triton is not None:
         history += channel * history_stride
         out += channel * out_stride
         head += channel * head_stride
+        if DIRECT:
+            inverse_samples(spectra + channel * (half + 1) * 2, table, tick, half, F=BINS, ROWS=ROWS)
+            tl.debug_barrier()  # the tick stored before it is read back
         for start in range(0, frames, TILE):
             t = start + tl.arange(0, TILE)
             live = t < frames

@@ -271,9 +271,17 @@ class RingSegment:
         self._spectra = self._acc.permute(2, 1, 0)  # (groups, rows, F): channel-major for irfft
         self._by_channel = torch.zeros(C, F, **cplx)  # the fused product's: contiguous for irfft
         self.fused = fused.available(device)  # the ring's entry and product in one kernel
+        # Small FFT sizes: the forward transform inside that kernel, a direct DFT
+        self.turns = fused_spectra.turns(2 * Q, device) if self.fused and 2 * Q <= fused_spectra.DIRECT_MAX else None
 
     def reset(self) -> None:
         self.X.zero_()
+
+    def spectra(self, window: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
+        """The fused path of ``tick`` up to the inverse transform: enter block ``b`` and return
+        its result's spectra ``(C, Q + 1)`` complex64 (the same memory at every tick)."""
+        source = window if self.turns is not None else torch.fft.rfft(window)  # (C, 2Q) or (C, F)
+        return fused_spectra.ring_product(source, self.X, self.H, slot, self._by_channel, self.turns)
 
     def tick(self, window: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
         """Enter block ``b`` and return its result's ``Q`` output samples ``(C, Q)`` (a view
@@ -285,10 +293,10 @@ class RingSegment:
         """
         # The transforms allocate their results: with ``out=`` each costs one more copy kernel
         # on a GPU (in a graph, the results keep their addresses anyway).
-        spectrum = torch.fft.rfft(window)  # (C, F)
         if self.fused:
-            spectra = fused_spectra.ring_product(spectrum, self.X, self.H, slot, self._by_channel)
+            spectra = self.spectra(window, slot)
         else:
+            spectrum = torch.fft.rfft(window)  # (C, F)
             groups, rows = self._spectra.shape[:2]
             self.X.index_copy_(3, slot, spectrum.view(groups, rows, -1).permute(2, 1, 0).unsqueeze(3))
             index = torch.add(self._lags, slot, out=self._index).remainder_(self.K)
