@@ -25,7 +25,6 @@ from .fused import chained, follow, tl, triton
 from .fused_spectra import INVERSE_ROWS
 
 TILE = 64  # frames and taps per tile of the head
-FINISH_WARPS = 4
 
 
 def append_window(x: torch.Tensor, history: torch.Tensor, keep: int, window_at: torch.Tensor,
@@ -57,8 +56,7 @@ def finish(tails: torch.Tensor, tick: torch.Tensor, tail_at: torch.Tensor, head:
                                 history, history.stride(0), history.shape[1], out, out.stride(0),
                                 torch.view_as_real(spectra) if direct else tick, table if direct else tick,
                                 frames, half, DIRECT=direct, HALF=triton.next_power_of_2(half), TILE=TILE,
-                                BINS=triton.next_power_of_2(half + 1), ROWS=INVERSE_ROWS, num_warps=FINISH_WARPS,
-                                **chained(out))
+                                BINS=triton.next_power_of_2(half + 1), ROWS=INVERSE_ROWS, **chained(out))
     return out
 
 
