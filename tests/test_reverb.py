@@ -81,7 +81,8 @@ def test_predelay_delays_the_wet_signal_exactly(cls, predelay_ms):
     delayed = stream(cls(**args, mix=1.0, predelay_ms=predelay_ms).prepare(spec).process, x, "random")
     shift = round(predelay_ms * RATE / 1000)
     assert np.all(delayed[:, :shift] == 0)
-    assert rel_err(delayed[:, shift:], undelayed[:, :-shift]) <= 1e-6
+    # float32 partitions meet the input at other offsets: ~1e-6 of rounding (a sample off: ~1)
+    assert rel_err(delayed[:, shift:], undelayed[:, :-shift]) <= 3e-6
 
 
 def test_predelay_change_crossfades_between_the_two_delays():
