@@ -32,9 +32,9 @@ def row(label, make):
         runner = GraphRunner(make(), SPEC)
 
         def replay():
+            torch.cuda.set_stream(runner.stream)  # as GraphRunner.run does
             runner.graph.replay()
             runner.stream.synchronize()
-        torch.cuda.set_stream(runner.stream)  # as GraphRunner.run leaves it
         processor = BlockProcessor(make(), SPEC, graph=True)
         early = BlockProcessor(make(), SPEC, graph=True, ahead=True)
         x, out = np.zeros((64, 2), np.float32), np.zeros((64, 2), np.float32)
