@@ -145,7 +145,8 @@ class DelayLine:
         if self.ring:
             index = self._write_index.values
             np.add(self._block_steps, self.now, out=index)
-            np.remainder(index, self.size, out=index)
+            if self.now + len(index) > self.size:  # the block may wrap
+                np.remainder(index, self.size, out=index)
             self._write_index.commit()
             self.start, self.now = self.now, (self.now + frames) % self.size
             return
@@ -279,12 +280,12 @@ class SteadyReads:
     def set(self, delays) -> None:
         """Read at ``delays`` (samples, each ``>= line.min_delay``) in the block the line was
         just ``advance``d to. Host side."""
-        moved = False
+        moved, first, start, size = False, self._first.values, self.line.start, self.line.size
         for row, delay in enumerate(delays):
             if delay != self._delays[row]:  # new taps only when the delay moved
                 self._offsets[row], self._weights.values[row, 0] = fixed_taps(self.line.interpolation, delay)
                 self._delays[row], moved = delay, True
-            self._first.values[row] = (self.line.start + self._offsets[row]) % self.line.size
+            first[row, 0] = (start + self._offsets[row]) % size
         self._first.commit()
         if moved:
             self._weights.commit()

@@ -208,6 +208,8 @@ class SosFilter:
         self._composed = False
         if self._ramped:
             self.set_sos(self.sos)
+        if frames == self.chunk and frames not in self._stale:  # one piece, its matrix current
+            return
         chunks, rest = divmod(frames, self.chunk)
         for bit in range(self.chunk.bit_length()):
             if rest & (1 << bit):
