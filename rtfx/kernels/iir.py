@@ -7,10 +7,9 @@ block's outputs and its end state by one fixed matrix ``M_k`` of shape ``(2N+k, 
     [s', y] = [s, x] @ M_k        s, s': (2N,)   x, y: (k,)
 
 Row ``j < 2N`` of ``M_k`` is the response (end state, outputs) to unit state ``j`` and zero
-input; row ``2N + i`` the response to a unit impulse at ``x[i]`` and zero state. We build it
-in float64 by running ``scipy.signal.sosfilt`` on exactly those probes, then cast to float32:
-this is the same arithmetic as ``sosfilt`` and far better conditioned than a canonical
-state-space form.
+input; row ``2N + i`` the response to a unit impulse at ``x[i]`` and zero state, built in
+float64 by ``scipy.signal.sosfilt`` on exactly those probes and cast to float32 (the same
+arithmetic as ``sosfilt``; far better conditioned than a canonical state-space form).
 
 Long blocks are cut into chunks of ``K`` frames. For ``m`` chunks (rows ``X_j``):
 
@@ -22,11 +21,10 @@ so the cost per sample is O(K + 2N) instead of O(L). For a streaming block (up t
 all chunk-start states come from one matmul with a precomputed block-Toeplitz matrix of
 powers of ``A``; longer (offline) blocks apply the same matmul in a tree: chunks form groups,
 groups form larger groups, and each level's start states come from the level above (see
-``_chunks_tree``). That keeps it parallel over time on a GPU in a few kernels per level.
-A remainder shorter than ``K`` is split into powers of two, each with its own small matrix.
+``_chunks_tree``): parallel over time on a GPU in a few kernels per level. A remainder shorter
+than ``K`` is split into powers of two, each with its own small matrix.
 
-Internally each section's state lives in a balanced basis ``z = s @ T`` (see ``balance.py``),
-which makes float32 far more accurate for low-frequency sections; ``zi`` reads and writes DF2T.
+States live in a balanced basis ``z = s @ T`` (``balance.py``): float32 stays accurate at low frequencies; ``zi`` is DF2T.
 """
 from __future__ import annotations
 
