@@ -24,7 +24,7 @@ groups form larger groups, and each level's start states come from the level abo
 ``_chunks_tree``): parallel over time on a GPU in a few kernels per level. A remainder shorter
 than ``K`` is split into powers of two, each with its own small matrix.
 
-States live in a balanced basis ``z = s @ T`` (``balance.py``): float32 stays accurate at low frequencies; ``zi`` is DF2T.
+States are kept in a balanced basis ``z = s @ T`` (``balance.py``: float32 accurate at low frequencies); ``zi`` is DF2T.
 """
 from __future__ import annotations
 
