@@ -294,14 +294,13 @@ class CaptureConvolver:
         far = self._far.compute(x) if self._far else None
         if self.fused and n == G:  # fused_convolver: the same steps, two kernels around the tick
             window = fused_convolver.append_window(x, hist.buf, hist.keep, self._window_at.tensor, self._window)
-            seg = self._seg
+            seg, spectra = self._seg, None
             if seg.turns is not None:  # both transforms direct DFTs, in the ring's and the last kernel
-                out = fused_convolver.finish(self._tails, self._tail, self._tail_at.tensor, self._head_taps, hist.buf,
-                                             self._out, seg.spectra(window, self._slot.tensor), seg.turns)
+                tick, spectra = self._tail, seg.spectra(window, self._slot.tensor)
             else:
                 tick = seg.tick(window, self._slot.tensor)
-                out = fused_convolver.finish(self._tails, tick, self._tail_at.tensor, self._head_taps, hist.buf,
-                                             self._out)
+            out = fused_convolver.finish(self._tails, tick, self._tail_at.tensor, self._head_taps, hist.buf, self._out,
+                                         spectra, seg.turns)
         else:
             hist.append(x)
             if n == G or self._due:  # a full call always holds one tick
