@@ -103,7 +103,7 @@ class SosFilter:
             self._starts_matrix = torch.empty(width, width, **f32)
             self._starts_in = torch.empty(channels, width, **f32)
         self._basis = self._basis_inv = None
-        self._composed = False  # the chunk's matrix holds a ramp block's composed steps
+        self._composed = False  # the chunk's matrix holds this block's ramp (composed steps or a step)
         self.sos = sos
         self.set_sos(sos)
 
@@ -111,11 +111,11 @@ class SosFilter:
     def set_sos(self, sos, rebalance: bool = True) -> None:
         """Replace the coefficients (same number of sections); the state is kept.
 
-        When the coefficients change, the state keeps its input-normal coordinates (see
-        ``ramp.py``: no jump or sweep can blow the state up). ``rebalance=False`` leaves the
-        state in that basis, skipping the balancing (cheaper for the steps of a ramp); the
-        next ``process`` rebalances. Matrices are rebuilt lazily, the first time a block needs
-        them. For coefficients that move within a block, ``process_ramp`` is faster.
+        When the coefficients change, the state keeps its input-normal coordinates (see ``ramp.py``:
+        no jump or sweep can blow the state up). ``rebalance=False`` (a ramp's step) leaves it in that
+        basis, skipping the balancing; the first ``before_block`` with no step since the last one
+        rebalances. Matrices are rebuilt lazily, when a block needs them. For coefficients that move
+        within a block, ``process_ramp`` is faster.
         """
         sos = check_sos(sos)
         if sos.shape[0] != self.sections:
@@ -130,7 +130,7 @@ class SosFilter:
         self.sos = sos
         self._basis, self._basis_inv = basis, inverse
         self._stale = set(self._matrices) | {"starts", "tree"}
-        self._ramped = not rebalance
+        self._ramped = self._stepped = not rebalance
 
     def _in_basis(self, matrix: np.ndarray) -> np.ndarray:
         """``diag(T^-1, I) M diag(T, I)``: the operator on ``[z, x]`` for ``z = s @ T``."""
@@ -203,9 +203,9 @@ class SosFilter:
     def before_block(self, frames: int) -> None:
         """Host side of a block of ``frames``: rebalance after a ramp and rebuild the matrices
         it will use, so that ``process`` only launches kernels (a CUDA graph can replay it)."""
-        self._composed = False
-        if self._ramped:
+        if self._ramped and not self._stepped:  # no step for this block: the ramp has ended
             self.set_sos(self.sos)
+        self._composed, self._stepped = self._stepped, False  # a step runs unbalanced this block
         if frames == self.chunk and frames not in self._stale:  # one piece, its matrix current
             return
         chunks, rest = divmod(frames, self.chunk)
@@ -285,13 +285,12 @@ class SosFilter:
     def process_ramp(self, x: torch.Tensor, sos_steps: np.ndarray, step: int) -> torch.Tensor:
         """Filter one block while the coefficients move; returns ``(channels, frames)``.
 
-        ``sos_steps`` ``(S, N, 6)``: set ``i`` applies to frames ``[i * step, (i + 1) * step)``
-        (S = ceil(frames / step)); the designs are trusted (no stability check). The state
-        keeps its input-normal coordinates across each change; afterwards the filter holds the
-        last set. A block of one chunk gets its steps composed into one matrix (``ramp_block``,
-        about half the host work); otherwise the steps' zero-state responses are one batched
-        matmul and only the state hand-over runs step by step. May return a view into an
-        internal buffer, valid until the next call.
+        ``sos_steps`` ``(S, N, 6)``: set ``i`` applies to frames ``[i * step, (i + 1) * step)`` (S =
+        ceil(frames / step)); the designs are trusted (no stability check). The state keeps its
+        input-normal coordinates across each change; afterwards the filter holds the last set. A block of
+        one chunk gets its steps composed into one matrix (``ramp_block``, about half the host work);
+        otherwise the steps' zero-state responses are one batched matmul and only the state hand-over
+        runs step by step. May return a view into an internal buffer, valid until the next call.
         """
         frames, n, channels = x.shape[-1], 2 * self.sections, self.channels
         if self.can_ramp_block(frames, step):

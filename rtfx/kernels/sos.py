@@ -27,10 +27,16 @@ def check_sos(sos, what: str = "sos") -> np.ndarray:
     if np.any(a0 == 0):
         raise ValueError(f"{what}: section {int(np.argmin(np.abs(a0)))} has a0 = 0")
     sos = sos / a0[:, None]
-    for index, (a1, a2) in enumerate(sos[:, 4:]):
-        radius = float(np.max(np.abs(np.roots([1.0, a1, a2])))) if (a1 or a2) else 0.0
-        if radius > MAX_POLE_RADIUS:
-            raise ValueError(
-                f"{what}: section {index} is unstable (pole radius {radius:.6g}; must be < 1)"
-            )
+    radii = pole_radii(sos[:, 4], sos[:, 5])
+    unstable = np.flatnonzero(radii > MAX_POLE_RADIUS)
+    if unstable.size:
+        index = unstable[0]
+        raise ValueError(f"{what}: section {index} is unstable (pole radius {radii[index]:.6g}; must be < 1)")
     return sos
+
+
+def pole_radii(a1: np.ndarray, a2: np.ndarray) -> np.ndarray:
+    """The larger pole radius of each section ``z^2 + a1 z + a2``, in closed form: a real pair
+    reaches ``(|a1| + sqrt(a1^2 - 4 a2)) / 2``, a complex pair ``sqrt(a2)`` (``|z|^2 = a2``)."""
+    disc = a1 * a1 - 4.0 * a2
+    return np.where(disc >= 0, (np.abs(a1) + np.sqrt(np.abs(disc))) / 2, np.sqrt(np.abs(a2)))
