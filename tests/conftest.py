@@ -1,4 +1,4 @@
-"""Shared helpers: block partitions, streaming, relative error, the CUDA marker."""
+"""Shared helpers: block partitions, streaming, relative error, the CUDA marker, a ring segment set as on a GPU."""
 from __future__ import annotations
 
 import os
@@ -6,6 +6,8 @@ import os
 import numpy as np
 import pytest
 import torch
+
+from rtfx.kernels.fused_spectra import DIRECT_MAX, turns
 
 torch.set_num_threads(1)
 
@@ -58,3 +60,10 @@ def allocations(effect, blocks) -> list[tuple[str, int]]:
         for x in blocks:
             effect.process(x)
     return [(e.name, e.cpu_memory_usage) for e in prof.events() if e.cpu_memory_usage > 8 and e.name != "aten::to"]
+
+
+def as_on_a_gpu(segment):
+    """A ``RingSegment`` with its fused path set as a GPU sets it (the interpreter runs it on the CPU)."""
+    segment.fused = True
+    segment.turns = turns(2 * segment.Q, segment.X.device) if 2 * segment.Q <= DIRECT_MAX else None
+    return segment

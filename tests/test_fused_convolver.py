@@ -9,8 +9,7 @@ import torch
 
 from rtfx.kernels.convolution import CaptureConvolver
 
-from conftest import TRITON_DEVICES, rel_err
-from test_fused_spectra import as_on_a_gpu
+from conftest import TRITON_DEVICES, as_on_a_gpu, rel_err
 
 pytest.importorskip("triton")
 

@@ -6,19 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from rtfx.kernels.fused_spectra import DIRECT_MAX, turns
 from rtfx.kernels.upols import RingSegment
 
-from conftest import TRITON_DEVICES, rel_err
+from conftest import TRITON_DEVICES, as_on_a_gpu, rel_err
 
 pytest.importorskip("triton")
-
-
-def as_on_a_gpu(segment: RingSegment) -> RingSegment:
-    """``segment`` with its fused path as a GPU sets it (the interpreter runs it on the CPU)."""
-    segment.fused = True
-    segment.turns = turns(2 * segment.Q, segment.X.device) if 2 * segment.Q <= DIRECT_MAX else None
-    return segment
 
 
 @pytest.mark.parametrize("device", TRITON_DEVICES)

@@ -4,11 +4,12 @@ The CPU wheels of torch come without Triton; the CUDA wheels bring it. ``availab
 whether the fused kernels serve a device. On GPUs that have it (compute capability 9: Hopper and
 later), each fused kernel is launched as a programmatic dependent of the kernel before it
 (``chained``): the GPU schedules it while its predecessor still runs, and it waits for that one
-to finish at its first line (``follow``). ``larger`` and ``then`` combine the steps of running
-maxima and of first-order recursions in ``tl.associative_scan``: a recursion over a block's
-frames in ~log2(frames) steps across the threads rather than one frame after the other. In a graph of dependent kernels that hides most of the
-gap between two launches (an H100, 20 tiny kernels: 53 -> 32 us a replay). Tests run the kernels
-on a GPU, or on the CPU under ``TRITON_INTERPRET=1`` (Triton's interpreter).
+to finish at its first line (``follow``). In a graph of dependent kernels that hides most of the
+gap between two launches (an H100, 20 tiny kernels: 53 -> 32 us a replay). ``larger`` and
+``first_order`` run recursions over a block's frames as ``tl.associative_scan``s (running maxima,
+first-order recursions): ~log2(frames) steps across the threads rather than one frame after
+another. Tests run the kernels on a GPU, or on the CPU under ``TRITON_INTERPRET=1`` (Triton's
+interpreter).
 """
 from __future__ import annotations
 
@@ -65,9 +66,16 @@ if triton is not None:
         return tl.maximum(a, b)
 
     @triton.jit
-    def then(scale_a, shift_a, scale_b, shift_b):
-        """The combining step of a scan over affine maps ``y -> scale * y + shift``: map a, then
-        map b. A first-order recursion ``y[n] = c[n] y[n-1] + u[n]`` scans its ``(c, u)`` so."""
+    def _then(scale_a, shift_a, scale_b, shift_b):
+        """The combining step of a scan over affine maps ``y -> scale * y + shift``: a, then b."""
         return scale_a * scale_b, scale_b * shift_a + shift_b
+
+    @triton.jit
+    def first_order(scale, shift, inside, start, AXIS: tl.constexpr):
+        """``y[n] = scale[n] y[n-1] + shift[n]`` along ``AXIS`` from ``y[-1] = start`` (broadcast
+        against the tile), as a scan of composed affine maps; where ``inside`` is false the map
+        is the identity (``y`` keeps its value). Returns ``y``."""
+        scales, shifts = tl.associative_scan((tl.where(inside, scale, 1.0), tl.where(inside, shift, 0.0)), AXIS, _then)
+        return scales * start + shifts
 else:  # without Triton no kernel is defined to call these
-    follow = larger = then = None
+    follow = larger = first_order = None

@@ -7,7 +7,7 @@ Here each effect's whole block is one Triton program (one warp) that walks the b
 ``TILE`` frames, everything in registers: the linked level of each frame, the recursions as
 scans across the tile (``tl.associative_scan``: the level follower and release peaks as running
 maxima of logs, as ``DecayingMax`` does; the latest frames above and below the thresholds as
-running maxima of indices; the smoothers as compositions of affine maps, ``fused.then``), each
+running maxima of indices; the smoothers as ``fused.first_order``), each
 picking up the state the tile before left, then the gain applied. (The recursions frame by
 frame, scalar, through a per-frame scratch took 9.6 us a block for the gate on an H100, inside
 the guitar rack's graph.) The states live in the same tensors as the torch kernels' (for
@@ -23,7 +23,7 @@ import math
 
 import torch
 
-from .fused import chained, follow, given, larger, then, tl, triton
+from .fused import chained, first_order, follow, given, larger, tl, triton
 
 TILE = 64  # frames per tile
 WARPS = 1  # one warp: the scans stay within it
@@ -102,9 +102,7 @@ if triton is not None:
     def _one_pole(scale, shift, at, frames, TILE: tl.constexpr, state):
         """``y[n] = scale[n] * y[n-1] + shift[n]`` over a tile from ``y[-1] = state``. Returns
         ``y`` and its last value (frames past ``frames`` leave ``y`` as it is)."""
-        inside = at < frames
-        scales, shifts = tl.associative_scan((tl.where(inside, scale, 1.0), tl.where(inside, shift, 0.0)), 0, then)
-        y = scales * state + shifts
+        y = first_order(scale, shift, at < frames, state, AXIS=0)
         return y, tl.sum(tl.where(tl.arange(0, TILE) == TILE - 1, y, 0.0), 0)
 
     @triton.jit
@@ -201,7 +199,7 @@ if triton is not None:
             else:
                 target = tl.minimum(tl.maximum(level_db - a, 0.0), b)
             peak, best = _decaying_max(target, at, frames, log_a, best)
-            reductions, smoothed = _one_pole(tl.zeros_like(peak) + keep, take * peak, at, frames, TILE, smoothed)
+            reductions, smoothed = _one_pole(keep, take * peak, at, frames, TILE, smoothed)
             wet = _applied(dry, base, reductions, at, frames, makeup, blend, SPLIT=SPLIT, MAKEUP=MAKEUP, BLEND=BLEND)
             tl.store(out + rows[:, None] * out_stride + at[None, :], wet, mask=inside)
         tl.store(peak_carried, frames * log_a + best)

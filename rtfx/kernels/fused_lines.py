@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .fused import chained, follow, given, then, tl, triton
+from .fused import chained, first_order, follow, given, tl, triton
 
 TILE = 128  # frames per tile
 WARPS = 4  # (the echo: 7.3 us a 64-frame block with one warp, 4.8 with four; H100)
@@ -99,11 +99,7 @@ if triton is not None:
             other = tl.sum(tl.load(lines + ((first_old + reach) % size)[None, :, :], mask=inside[:, :, None],
                                    other=0.0) * weights_old[None, None, :], axis=2)
             wet = head + tl.load(fade + at, mask=cols < length, other=0.0)[None, :] * (other - head)
-            # The low-pass y[i] = a y[i-1] + (1 - a) wet[i]: affine maps composed along the piece
-            # (past its end, the identity).
-            scales, shifts = tl.associative_scan((tl.where(inside, pole, 1.0), tl.where(inside, (1.0 - pole) * wet, 0.0)),
-                                                 1, then)
-            filtered = scales * last[:, None] + shifts
+            filtered = first_order(pole, (1.0 - pole) * wet, inside, last[:, None], AXIS=1)  # the low-pass
             last = tl.sum(tl.where(cols[None, :] == CHUNK - 1, filtered, 0.0), axis=1)
             fed = filtered * tl.load(feedback + at, mask=cols < length, other=0.0)[None, :]
             dry = tl.load(x + rows[:, None] * x_stride + at[None, :] * x_step, mask=inside, other=0.0)

@@ -37,9 +37,9 @@ def ring_product(source: torch.Tensor, ring: torch.Tensor, spectra: torch.Tensor
     """Write the new block's spectrum into ``ring`` ``(F, rows, groups, K)`` at ``slot`` (``(1,)``
     int64) and set ``out`` ``(C, F)`` to the ring's products with ``spectra`` ``(F, rows, K)``;
     channel ``c = g * rows + r``. ``source``: that spectrum ``(C, F)``, or with ``table``
-    (``turns(2F - 2)``) the block's window ``(C, 2F - 2)`` float32 (rows of unit step), transformed here. Complex
-    tensors complex64, all contiguous (``out`` channel-major, as the inverse FFT reads it
-    without a copy). Returns ``out``."""
+    (``turns(2F - 2)``) the block's window ``(C, 2F - 2)`` float32 (rows of unit step),
+    transformed here. Complex tensors complex64, all contiguous (``out`` channel-major, as the
+    inverse FFT reads it without a copy). Returns ``out``."""
     F, rows, groups, K = ring.shape
     block_groups = min(triton.next_power_of_2(groups), 16)
     parts = min(TILE // block_groups, triton.next_power_of_2(K))
@@ -57,8 +57,8 @@ def ring_product(source: torch.Tensor, ring: torch.Tensor, spectra: torch.Tensor
 if triton is not None:
     @triton.jit
     def _ring_kernel(source, table, ring, spectra, slot, out, rows, groups, K, F, size, window_stride,
-                     DIRECT: tl.constexpr,
-                     SIZE: tl.constexpr, BLOCK_G: tl.constexpr, PARTS: tl.constexpr, PDL: tl.constexpr):
+                     DIRECT: tl.constexpr, SIZE: tl.constexpr, BLOCK_G: tl.constexpr, PARTS: tl.constexpr,
+                     PDL: tl.constexpr):
         follow(PDL)
         line, first_group = tl.program_id(0), tl.program_id(1) * BLOCK_G  # line = f * rows + r
         f, r = line // rows, line % rows
@@ -70,10 +70,11 @@ if triton is not None:
         if DIRECT:  # X[f] = sum_n w[n] exp(-2 pi i f n / size)
             n = tl.arange(0, SIZE)
             turn = (f * n) % size
-            window = tl.load(source + channel[:, None] * window_stride + n[None, :], mask=live[:, None] & (n < size)[None, :],
+            used = n < size
+            window = tl.load(source + channel[:, None] * window_stride + n[None, :], mask=live[:, None] & used[None, :],
                              other=0.0)
-            new_re = tl.sum(window * tl.load(table + turn * 2, mask=n < size, other=0.0)[None, :], axis=1)
-            new_im = -tl.sum(window * tl.load(table + turn * 2 + 1, mask=n < size, other=0.0)[None, :], axis=1)
+            new_re = tl.sum(window * tl.load(table + turn * 2, mask=used, other=0.0)[None, :], axis=1)
+            new_im = -tl.sum(window * tl.load(table + turn * 2 + 1, mask=used, other=0.0)[None, :], axis=1)
         else:
             new_re = tl.load(source + (channel * F + f) * 2, mask=live, other=0.0)
             new_im = tl.load(source + (channel * F + f) * 2 + 1, mask=live, other=0.0)
